@@ -1,0 +1,5 @@
+"""`python -m modelprefetch` runs the CLI."""
+
+from modelprefetch.cli import main
+
+raise SystemExit(main())

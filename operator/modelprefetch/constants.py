@@ -1,0 +1,45 @@
+"""Names shared by the operator, the webhook, the chart and the tests."""
+
+from typing import Final
+
+GROUP: Final = "modelprefetch.io"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+KIND: Final = "ModelDeployment"
+PLURAL: Final = "modeldeployments"
+SINGULAR: Final = "modeldeployment"
+SHORT_NAMES: Final = ("md", "mdep")
+
+FIELD_MANAGER: Final = "modelprefetch"
+FINALIZER: Final = f"{GROUP}/cleanup"
+
+# Pods opt in to the webhook with this label; its value names the ModelDeployment(s),
+# separated by "." is not allowed in names, so several models are comma-free: use the
+# annotation below for more than one.
+POD_MODEL_LABEL: Final = f"{GROUP}/model"
+POD_MODELS_ANNOTATION: Final = f"{GROUP}/models"
+POD_INJECTED_ANNOTATION: Final = f"{GROUP}/injected"
+
+# Labels on every object the operator creates.
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+LABEL_NAME: Final = "app.kubernetes.io/name"
+LABEL_INSTANCE: Final = "app.kubernetes.io/instance"
+LABEL_COMPONENT: Final = "app.kubernetes.io/component"
+LABEL_PART_OF: Final = "app.kubernetes.io/part-of"
+MANAGED_BY_VALUE: Final = "modelprefetch"
+LABEL_DEPLOYMENT: Final = f"{GROUP}/modeldeployment"
+LABEL_DEPLOYMENT_NAMESPACE: Final = f"{GROUP}/modeldeployment-namespace"
+LABEL_DIGEST: Final = f"{GROUP}/digest"
+
+# Node labels: a node is admitted to a wave by `wave.<hash>`, and marked warm by
+# `warm.<hash>` once the holder pod is Ready there. <hash> identifies namespace/name.
+NODE_LABEL_PREFIX: Final = f"node.{GROUP}"
+
+ANNOTATION_EXPECTED_FILES: Final = f"{GROUP}/expected-files"
+
+# Environment variables the webhook gives to serving containers.
+ENV_MODEL_PATH: Final = "MODEL_PATH"
+ENV_MODEL_NAME: Final = "MODEL_NAME"
+ENV_MODEL_FORMAT: Final = "MODEL_FORMAT"
+ENV_MODEL_DIGEST: Final = "MODEL_DIGEST"
+ENV_MODEL_REFERENCE: Final = "MODEL_REFERENCE"

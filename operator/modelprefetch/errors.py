@@ -1,0 +1,124 @@
+"""One exception tree for the whole project.
+
+    ModelPrefetchError                 base; `temporary` says whether retrying can help
+    ├── ReferenceError_                malformed image/model reference        (permanent)
+    ├── RegistryError                  talking to an OCI registry             (temporary)
+    │   ├── RegistryAuthError          401/403 after authenticating           (permanent)
+    │   ├── RegistryNotFoundError      404 manifest/blob/repository           (permanent)
+    │   ├── RegistryUnavailableError   connect errors, 5xx, 429 after retries (temporary)
+    │   └── RegistryProtocolError      a reply we cannot use (too big, bad JSON, digest
+    │                                  mismatch)                              (permanent)
+    ├── ModelFormatError               manifest/config not understood; names the field
+    │                                  (permanent)
+    ├── NotMountableError              no way to mount this artifact on a runtime
+    │                                  (permanent)
+    ├── CredentialsError               pull secret missing or malformed       (permanent)
+    ├── PackError                      `pack` input problems                  (permanent)
+    └── KubernetesError                API server call failed                 (temporary)
+        └── KubernetesNotFoundError    object is gone                         (permanent)
+
+Handlers map `temporary` errors to kopf.TemporaryError(delay=...) and the rest to
+kopf.PermanentError; the CLI prints the message and exits non-zero. Every error has a
+CamelCase `reason` used verbatim in status conditions.
+"""
+
+from __future__ import annotations
+
+
+class ModelPrefetchError(Exception):
+    """Base of every error this project raises on purpose."""
+
+    reason: str = "Error"
+    temporary: bool = False
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+
+
+class ReferenceError_(ModelPrefetchError):  # noqa: N801 - avoid shadowing builtin ReferenceError
+    """A reference string that does not parse."""
+
+    reason = "InvalidReference"
+
+
+InvalidReferenceError = ReferenceError_
+
+
+class RegistryError(ModelPrefetchError):
+    """Any failure talking to a registry."""
+
+    reason = "RegistryError"
+    temporary = True
+
+
+class RegistryAuthError(RegistryError):
+    """The registry refused our credentials (or lack of them)."""
+
+    reason = "RegistryUnauthorized"
+    temporary = False
+
+
+class RegistryNotFoundError(RegistryError):
+    """The repository, tag, manifest or blob does not exist."""
+
+    reason = "NotFound"
+    temporary = False
+
+
+class RegistryUnavailableError(RegistryError):
+    """Connection errors, timeouts, 5xx and 429 that outlived our retries."""
+
+    reason = "RegistryUnavailable"
+    temporary = True
+
+
+class RegistryProtocolError(RegistryError):
+    """A reply we cannot use: too large, not JSON, digest mismatch, unknown media type."""
+
+    reason = "RegistryProtocolError"
+    temporary = False
+
+
+class ModelFormatError(ModelPrefetchError):
+    """A manifest or config we do not understand; the message names the field."""
+
+    reason = "UnsupportedArtifact"
+
+
+class NotMountableError(ModelPrefetchError):
+    """No reference can be mounted on a runtime."""
+
+    reason = "NotMountable"
+
+
+class CredentialsError(ModelPrefetchError):
+    """A pull secret is missing or malformed."""
+
+    reason = "InvalidPullSecret"
+
+
+class PackError(ModelPrefetchError):
+    """A model directory cannot be packed."""
+
+    reason = "PackFailed"
+
+
+class KubernetesError(ModelPrefetchError):
+    """An API server call failed."""
+
+    reason = "KubernetesError"
+    temporary = True
+
+    def __init__(self, message: str, *, status: int = 0, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.status = status
+
+
+class KubernetesNotFoundError(KubernetesError):
+    """The object does not exist."""
+
+    reason = "NotFound"
+    temporary = False
