@@ -1,0 +1,278 @@
+"""Prometheus metrics of the operator, on one dedicated registry.
+
+Every metric is named `modelprefetch_<thing>_<unit>` and lives on `REGISTRY` (never the
+global registry, so tests and the `hold` command stay clean). Other modules call the
+typed helpers below rather than the metric objects, so label names stay in one place.
+
+    per ModelDeployment (labels namespace, model)
+      modelprefetch_model_desired_nodes               gauge      nodes the model should be on
+      modelprefetch_model_nodes{state}                gauge      nodes per state (NODE_STATES)
+      modelprefetch_model_size_bytes                  gauge      bytes one node pulls
+      modelprefetch_model_resolved                    gauge      1 resolved, 0 last resolve failed
+      modelprefetch_resolve_duration_seconds          histogram  registry resolve time
+      modelprefetch_resolve_errors_total{reason}      counter    failed resolves by error reason
+      modelprefetch_prefetch_duration_seconds         histogram  per-node prefetch time
+    per node (labels namespace, model, node)
+      modelprefetch_node_state{state}                 gauge      1 for the node's current state
+      modelprefetch_node_prefetch_duration_seconds    gauge      last prefetch time on the node
+    operator
+      modelprefetch_reconcile_duration_seconds        histogram  one reconcile
+      modelprefetch_reconcile_errors_total            counter    reconciles that raised
+      modelprefetch_webhook_requests_total{webhook, decision}    admission reviews answered
+      modelprefetch_webhook_request_duration_seconds{webhook}   admission latency
+      modelprefetch_leader                            gauge      1 on the replica that reconciles
+      modelprefetch_build_info{version}               gauge      always 1
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
+
+from modelprefetch import __version__
+
+REGISTRY: Final = CollectorRegistry(auto_describe=True)
+
+NODE_STATES: Final = ("ready", "pulling", "waiting", "failed")
+"""States a node can be in for one model; `desired` is reported apart."""
+
+WEBHOOK_MUTATE_PODS: Final = "mutate-pods"
+WEBHOOK_VALIDATE_MODELDEPLOYMENTS: Final = "validate-modeldeployments"
+DECISION_ALLOWED: Final = "allowed"
+DECISION_PATCHED: Final = "patched"
+DECISION_DENIED: Final = "denied"
+DECISION_ERROR: Final = "error"
+"""Webhook decisions; `error` means the webhook itself failed (alerted on)."""
+
+_MODEL = ("namespace", "model")
+_NODE = ("namespace", "model", "node")
+
+# Model pulls take from seconds (small, cached layers) to hours (100+ GiB).
+PREFETCH_BUCKETS: Final = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
+RESOLVE_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+RECONCILE_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# Admission is answered from memory: fine-grained below 10 ms, up to the 5 s timeout.
+WEBHOOK_BUCKETS: Final = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+)
+
+MODEL_DESIRED_NODES: Final = Gauge(
+    "modelprefetch_model_desired_nodes",
+    "Nodes a ModelDeployment targets.",
+    _MODEL,
+    registry=REGISTRY,
+)
+MODEL_NODES: Final = Gauge(
+    "modelprefetch_model_nodes",
+    "Nodes of a ModelDeployment per prefetch state (ready, pulling, waiting, failed).",
+    (*_MODEL, "state"),
+    registry=REGISTRY,
+)
+MODEL_SIZE: Final = Gauge(
+    "modelprefetch_model_size_bytes",
+    "Bytes of the resolved model that each node pulls.",
+    _MODEL,
+    registry=REGISTRY,
+)
+MODEL_RESOLVED: Final = Gauge(
+    "modelprefetch_model_resolved",
+    "1 if the model reference resolved on the last attempt, 0 if it failed.",
+    _MODEL,
+    registry=REGISTRY,
+)
+RESOLVE_DURATION: Final = Histogram(
+    "modelprefetch_resolve_duration_seconds",
+    "Time to resolve a model reference in its registry (manifest, config, mountable image).",
+    _MODEL,
+    buckets=RESOLVE_BUCKETS,
+    registry=REGISTRY,
+)
+RESOLVE_ERRORS: Final = Counter(
+    "modelprefetch_resolve_errors_total",
+    "Failed model resolves, by error reason.",
+    (*_MODEL, "reason"),
+    registry=REGISTRY,
+)
+PREFETCH_DURATION: Final = Histogram(
+    "modelprefetch_prefetch_duration_seconds",
+    "Time from a holder pod's creation on a node until it is Ready (the model is pulled).",
+    _MODEL,
+    buckets=PREFETCH_BUCKETS,
+    registry=REGISTRY,
+)
+NODE_STATE: Final = Gauge(
+    "modelprefetch_node_state",
+    "1 for the current prefetch state of a model on a node.",
+    (*_NODE, "state"),
+    registry=REGISTRY,
+)
+NODE_PREFETCH_DURATION: Final = Gauge(
+    "modelprefetch_node_prefetch_duration_seconds",
+    "Duration of the last completed prefetch of a model on a node.",
+    _NODE,
+    registry=REGISTRY,
+)
+RECONCILE_DURATION: Final = Histogram(
+    "modelprefetch_reconcile_duration_seconds",
+    "Time of one ModelDeployment reconcile.",
+    buckets=RECONCILE_BUCKETS,
+    registry=REGISTRY,
+)
+RECONCILE_ERRORS: Final = Counter(
+    "modelprefetch_reconcile_errors_total",
+    "Reconciles that ended in an error.",
+    registry=REGISTRY,
+)
+WEBHOOK_REQUESTS: Final = Counter(
+    "modelprefetch_webhook_requests_total",
+    "Admission reviews answered, by webhook and decision (allowed, patched, denied, error).",
+    ("webhook", "decision"),
+    registry=REGISTRY,
+)
+WEBHOOK_LATENCY: Final = Histogram(
+    "modelprefetch_webhook_request_duration_seconds",
+    "Time to answer one admission review.",
+    ("webhook",),
+    buckets=WEBHOOK_BUCKETS,
+    registry=REGISTRY,
+)
+LEADER: Final = Gauge(
+    "modelprefetch_leader",
+    "1 if this replica holds the leader lease and reconciles, else 0.",
+    registry=REGISTRY,
+)
+BUILD_INFO: Final = Gauge(
+    "modelprefetch_build_info",
+    "Always 1; the version label names the running operator.",
+    ("version",),
+    registry=REGISTRY,
+)
+BUILD_INFO.labels(version=__version__).set(1)
+LEADER.set(0)
+# Make the unlabelled series exist from the start, so dashboards show zeros, not gaps.
+RECONCILE_ERRORS.inc(0)
+
+
+def record_model_state(
+    namespace: str,
+    name: str,
+    *,
+    desired: int,
+    ready: int,
+    pulling: int,
+    waiting: int,
+    failed: int,
+    size_bytes: int | None = None,
+) -> None:
+    """Publish the node counts (and the size, once known) of one ModelDeployment."""
+    MODEL_DESIRED_NODES.labels(namespace, name).set(desired)
+    for state, count in zip(NODE_STATES, (ready, pulling, waiting, failed), strict=True):
+        MODEL_NODES.labels(namespace, name, state).set(count)
+    if size_bytes is not None:
+        MODEL_SIZE.labels(namespace, name).set(size_bytes)
+
+
+def observe_resolve(namespace: str, name: str, seconds: float, error_reason: str | None) -> None:
+    """Record one resolve attempt; `error_reason` is the error's `reason`, None on success."""
+    RESOLVE_DURATION.labels(namespace, name).observe(seconds)
+    MODEL_RESOLVED.labels(namespace, name).set(0 if error_reason else 1)
+    if error_reason:
+        RESOLVE_ERRORS.labels(namespace, name, error_reason).inc()
+
+
+def observe_prefetch(namespace: str, name: str, node: str, seconds: float) -> None:
+    """Record a completed prefetch of a model on a node (call once per holder pod Ready)."""
+    PREFETCH_DURATION.labels(namespace, name).observe(seconds)
+    NODE_PREFETCH_DURATION.labels(namespace, name, node).set(seconds)
+
+
+def node_state(namespace: str, name: str, node: str, state: str) -> None:
+    """Set the current state of a model on a node (one of NODE_STATES)."""
+    if state not in NODE_STATES:
+        raise ValueError(f"unknown node state {state!r}, expected one of {NODE_STATES}")
+    for other in NODE_STATES:
+        if other != state:
+            NODE_STATE.remove(namespace, name, node, other)
+    NODE_STATE.labels(namespace, name, node, state).set(1)
+
+
+def forget_node(namespace: str, name: str, node: str) -> None:
+    """Drop the per-node series of a model on a node that left the target set."""
+    for state in NODE_STATES:
+        NODE_STATE.remove(namespace, name, node, state)
+    NODE_PREFETCH_DURATION.remove(namespace, name, node)
+
+
+def forget_model(namespace: str, name: str) -> None:
+    """Drop every series of a deleted ModelDeployment."""
+    key = (namespace, name)
+    for metric in (
+        MODEL_DESIRED_NODES,
+        MODEL_NODES,
+        MODEL_SIZE,
+        MODEL_RESOLVED,
+        RESOLVE_DURATION,
+        RESOLVE_ERRORS,
+        PREFETCH_DURATION,
+        NODE_STATE,
+        NODE_PREFETCH_DURATION,
+    ):
+        for labels in _children(metric):
+            if labels[:2] == key:
+                metric.remove(*labels)
+
+
+def observe_reconcile(seconds: float, error: bool) -> None:
+    """Record one reconcile and whether it ended in an error."""
+    RECONCILE_DURATION.observe(seconds)
+    if error:
+        RECONCILE_ERRORS.inc()
+
+
+def observe_webhook(webhook: str, decision: str, seconds: float) -> None:
+    """Record one admission review: which webhook, its decision (DECISION_*), its latency."""
+    WEBHOOK_REQUESTS.labels(webhook, decision).inc()
+    WEBHOOK_LATENCY.labels(webhook).observe(seconds)
+
+
+def set_leader(is_leader: bool) -> None:
+    """Report whether this replica currently holds the leader lease."""
+    LEADER.set(1 if is_leader else 0)
+
+
+def _children(metric: Gauge | Counter | Histogram) -> list[tuple[str, ...]]:
+    # prometheus_client keeps children in `_metrics`; there is no public listing.
+    with metric._lock:
+        return [tuple(labels) for labels in metric._metrics]
+
+
+async def _handle_metrics(request: web.Request) -> web.Response:
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return web.Response(body=encoder(REGISTRY), headers={"Content-Type": content_type})
+
+
+async def start_metrics_server(host: str, port: int) -> web.AppRunner:
+    """Serve REGISTRY at http://host:port/metrics; `await runner.cleanup()` stops it."""
+    app = web.Application()
+    app.router.add_get("/metrics", _handle_metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner
