@@ -1,0 +1,146 @@
+"""ModelDeployment status: what the operator reports. Written by the operator only.
+
+The models describe the CRD's status schema and let tests check that what
+`modelprefetch.core.status` produces is valid. Unknown fields are ignored so an older
+status can always be read back.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import ConfigDict, Field, WithJsonSchema
+
+from modelprefetch.api.base import ApiModel
+from modelprefetch.api.conditions import Condition
+
+MAX_LISTED_NODES = 20  # failedNodes / unmountableNodes are bounded to keep status small
+
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+Count = Annotated[int, Field(ge=0)]
+
+
+class StatusModel(ApiModel):
+    """Status models tolerate fields they do not know (written by another version)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class MountedReference(StatusModel):
+    """One reference prefetched for the nodes whose runtimes mount it as files."""
+
+    reference: str
+    """Digest-pinned reference in the prefetch pods' image volume."""
+    digest: str
+    """Manifest digest of that reference."""
+    runtimes: list[str] = Field(default_factory=list)
+    """containerRuntimeVersion values of the nodes using it."""
+    nodes: Count = 0
+    """Number of targeted nodes using it."""
+    node_label: str = ""
+    """Node label set (to "true") on nodes where it is prefetched and Ready."""
+
+
+class ResolvedModel(StatusModel):
+    """What the reference resolved to."""
+
+    reference: str
+    """The reference as written in spec.model.reference."""
+    digest: str
+    """Manifest digest the reference resolved to."""
+    short_digest: str
+    """First 12 hex digits of the digest, for display."""
+    mounted_reference: str | None = None
+    """The reference workload pods mount (the one covering most targeted nodes)."""
+    mounts: list[MountedReference] = Field(default_factory=list)
+    """Every reference prefetched, by runtime group."""
+    kind: str
+    """ModelPack, DockerModel or OCIImage."""
+    format: str | None = None
+    """Weights format: safetensors, gguf, onnx, pt..."""
+    name: str | None = None
+    """Model name from the ModelPack config."""
+    family: str | None = None
+    """Model family, e.g. llama3."""
+    param_size: str | None = None
+    """Parameter count as published, e.g. 8b."""
+    size_bytes: Count = 0
+    """Bytes each node downloads."""
+    file_count: Count = 0
+    """Files in the mounted model tree."""
+    resolved_at: Timestamp | None = None
+    """When the reference was last resolved (RFC 3339)."""
+
+
+class NodeCounts(StatusModel):
+    """How many targeted nodes are in each prefetch state."""
+
+    desired: Count = 0
+    """Nodes targeted that can mount the model."""
+    ready: Count = 0
+    """Nodes that hold the current model and verified its files."""
+    pulling: Count = 0
+    """Nodes admitted to the current wave, not Ready yet."""
+    waiting: Count = 0
+    """Nodes waiting for a slot in a wave."""
+    failed: Count = 0
+    """Nodes that failed or timed out and wait for a retry."""
+    unmountable: Count = 0
+    """Matching nodes whose runtime cannot mount the model (not targeted)."""
+    summary: str = "0/0"
+    """ready/desired, for kubectl get."""
+
+
+class FailedNode(StatusModel):
+    """A node where prefetching failed."""
+
+    name: str
+    """Node name."""
+    reason: str
+    """CamelCase cause, e.g. Timeout, ErrImagePull, FilesMissing."""
+    message: str = ""
+    """What went wrong, from the prefetch pod when available."""
+    failed_at: Timestamp
+    """When it last failed (RFC 3339)."""
+    attempts: Count = 1
+    """Consecutive failed attempts; retries back off exponentially."""
+    retry_at: Timestamp | None = None
+    """When the node is admitted again (RFC 3339)."""
+
+
+class UnmountableNode(StatusModel):
+    """A node matching spec.nodes whose runtime cannot mount the model."""
+
+    name: str
+    """Node name."""
+    runtime: str
+    """Its containerRuntimeVersion."""
+    reason: str
+    """CamelCase cause, e.g. EmptyMountOnContainerd, RuntimeTooOld."""
+    message: str = ""
+    """Why, and what would help."""
+
+
+class ModelDeploymentStatus(StatusModel):
+    """Observed state of a ModelDeployment."""
+
+    observed_generation: Count | None = None
+    """The .metadata.generation this status was computed from."""
+    resolved: ResolvedModel | None = None
+    """The resolved model, once the reference resolved."""
+    nodes: NodeCounts = Field(default_factory=NodeCounts)
+    """Node counts by prefetch state."""
+    failed_nodes: list[FailedNode] = Field(default_factory=list, max_length=MAX_LISTED_NODES)
+    """Failing nodes with reason and message (at most 20)."""
+    unmountable_nodes: list[UnmountableNode] = Field(
+        default_factory=list, max_length=MAX_LISTED_NODES
+    )
+    """Matching nodes that cannot mount the model (at most 20)."""
+    node_label_keys: list[str] = Field(default_factory=list)
+    """Node label keys the operator set for this ModelDeployment and has not removed yet
+    (bookkeeping for cleanup)."""
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    """Resolved, Mountable, Prefetched and Ready."""
