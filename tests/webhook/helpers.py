@@ -95,3 +95,44 @@ def pod(*containers: dict[str, Any], **spec: Any) -> dict[str, Any]:
         "metadata": {"generateName": "web-", "labels": {"modelprefetch.io/model": "llama"}},
         "spec": {"containers": list(containers) or [{"name": "app", "image": "busybox"}], **spec},
     }
+
+
+def md(
+    name: str = "llama",
+    *,
+    namespace: str = "team",
+    spec: dict[str, Any] | None = None,
+    ready_nodes: int = 1,
+    resolved: bool = True,
+    mountable: bool = True,
+) -> dict[str, Any]:
+    """A ModelDeployment object as the watch delivers it."""
+    reference = f"registry.local/models/{name}@{DIGEST}"
+    status: dict[str, Any] = {"nodes": {"ready": ready_nodes}, "conditions": []}
+    if resolved:
+        status["resolved"] = {
+            "reference": f"registry.local/models/{name}:v1",
+            "digest": DIGEST,
+            "shortDigest": DIGEST[7:19],
+            "kind": "ModelPack",
+            "format": "gguf",
+            "name": f"{name}-model",
+            "mountedReference": reference if mountable else None,
+            "mounts": [{"reference": reference, "digest": DIGEST, "nodeLabel": f"warm.x/{name}"}],
+        }
+    else:
+        status["conditions"].append(
+            {
+                "type": "Resolved",
+                "status": "False",
+                "reason": "NotFound",
+                "message": "tag v1 not found",
+            }
+        )
+    return {
+        "apiVersion": "modelprefetch.io/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"namespace": namespace, "name": name},
+        "spec": spec or {"model": {"reference": f"registry.local/models/{name}:v1"}},
+        "status": status,
+    }

@@ -1,0 +1,190 @@
+"""In-memory index of ModelDeployments, fed by the operator's watch, read by admission.
+
+Every watch event is digested into a frozen `ModelEntry` right away (the spec is parsed
+with the same pydantic model as the operator, the status is read for the pinned
+reference, the warm node label and readiness), so an admission is a couple of dict
+look-ups. Updates replace whole per-namespace dicts instead of mutating them, so a
+reader in another thread never sees a half-updated namespace.
+
+Readiness, from status:
+    no status.resolved                      Unresolved     pods denied (no digest to pin)
+    resolved, no resolved.mountedReference  NotMountable   pods denied (no runtime mounts it)
+    spec does not parse                     Invalid        pods denied (message names fields)
+    mountedReference, nodes.ready == 0      Cold           admitted, affinity Preferred at most
+    mountedReference, nodes.ready > 0       Warm           admitted as asked
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from modelprefetch.api.v1alpha1 import parse_spec
+from modelprefetch.api.validation import describe
+from modelprefetch.webhook.types import (
+    LabelMatcher,
+    ModelEntry,
+    Readiness,
+    Scheduling,
+    volume_name,
+)
+
+logger = logging.getLogger(__name__)
+
+# (namespace, name, digest) -> node label key; used only when status has no nodeLabel
+WarmLabelKey = Callable[[str, str, str], str]
+
+
+def _condition_message(status: Mapping[str, Any], kind: str) -> str:
+    for condition in status.get("conditions") or ():
+        if isinstance(condition, Mapping) and condition.get("type") == kind:
+            return str(condition.get("message") or condition.get("reason") or "")
+    return ""
+
+
+def build_entry(obj: Mapping[str, Any], warm_label_key: WarmLabelKey | None = None) -> ModelEntry:
+    """Digest one ModelDeployment object (as the API server returns it) into a ModelEntry."""
+    metadata = obj.get("metadata") or {}
+    namespace, name = str(metadata.get("namespace", "")), str(metadata.get("name", ""))
+    status = obj.get("status") or {}
+    try:
+        spec = parse_spec(obj.get("spec") or {})
+    except ValidationError as exc:
+        return _unusable(namespace, name, Readiness.INVALID, f"invalid spec: {describe(exc)}")
+    resolved = status.get("resolved") or {}
+    reference = resolved.get("mountedReference")
+    digest = resolved.get("digest")
+    if not digest:
+        why = _condition_message(status, "Resolved") or "the operator has not resolved it yet"
+        return _unusable(namespace, name, Readiness.UNRESOLVED, why)
+    if not reference:
+        why = _condition_message(status, "Mountable") or "no runtime in the cluster can mount it"
+        return _unusable(namespace, name, Readiness.NOT_MOUNTABLE, why)
+    warm_label = None
+    for mount in resolved.get("mounts") or ():
+        if isinstance(mount, Mapping) and mount.get("reference") == reference:
+            warm_label = mount.get("nodeLabel") or None
+    if warm_label is None and warm_label_key is not None:
+        warm_label = warm_label_key(namespace, name, str(digest))
+    ready_nodes = (status.get("nodes") or {}).get("ready") or 0
+    readiness = Readiness.WARM if ready_nodes > 0 else Readiness.COLD
+    mount = spec.mount
+    return ModelEntry(
+        namespace=namespace,
+        name=name,
+        readiness=readiness,
+        message="" if readiness is Readiness.WARM else "it is not warm on any node yet",
+        reference=str(reference),
+        digest=str(digest),
+        model_name=str(resolved.get("name") or name),
+        model_format=str(resolved.get("format") or ""),
+        mount_path=mount.effective_path(name),
+        sub_path=mount.sub_path,
+        containers=tuple(mount.containers),
+        scheduling=mount.scheduling,
+        warm_label=warm_label,
+        pull_secrets=tuple(s.name for s in spec.model.pull_secrets),
+        pod_selector=LabelMatcher.from_selector(
+            mount.pod_selector.to_dict() if mount.pod_selector else None
+        ),
+        volume=volume_name(name),
+    )
+
+
+def _unusable(namespace: str, name: str, readiness: Readiness, message: str) -> ModelEntry:
+    return ModelEntry(
+        namespace=namespace,
+        name=name,
+        readiness=readiness,
+        message=message,
+        reference=None,
+        digest=None,
+        model_name=name,
+        model_format="",
+        mount_path="",
+        sub_path=None,
+        containers=(),
+        scheduling=Scheduling.NONE,
+        warm_label=None,
+        pull_secrets=(),
+        pod_selector=None,
+        volume=volume_name(name),
+    )
+
+
+class ModelIndex:
+    """ModelDeployments by (namespace, name), kept current by `apply` / `replace_all`."""
+
+    def __init__(self, warm_label_key: WarmLabelKey | None = None) -> None:
+        self._warm_label_key = warm_label_key
+        self._by_ns: dict[str, dict[str, ModelEntry]] = {}
+        # per namespace: entries with a podSelector, sorted by name (stable model order)
+        self._selectors: dict[str, tuple[tuple[LabelMatcher, ModelEntry], ...]] = {}
+        self.synced = False  # True after the first replace_all: before it, we know nothing
+        self.generation = 0  # bumped on every change; lets callers notice selector changes
+
+    def replace_all(self, objs: Iterable[Mapping[str, Any]]) -> None:
+        """Replace the whole index with a fresh list (the watch's initial LIST)."""
+        by_ns: dict[str, dict[str, ModelEntry]] = {}
+        for obj in objs:
+            entry = self._build(obj)
+            if entry is not None:
+                by_ns.setdefault(entry.namespace, {})[entry.name] = entry
+        self._by_ns = by_ns
+        self._selectors = {ns: _with_selectors(entries) for ns, entries in by_ns.items()}
+        self.synced = True
+        self.generation += 1
+
+    def apply(self, event_type: str, obj: Mapping[str, Any]) -> None:
+        """One watch event: ADDED / MODIFIED upsert, DELETED removes."""
+        metadata = obj.get("metadata") or {}
+        namespace, name = metadata.get("namespace"), metadata.get("name")
+        if not isinstance(namespace, str) or not isinstance(name, str):
+            return
+        entries = dict(self._by_ns.get(namespace, {}))
+        if event_type.upper() == "DELETED":
+            entries.pop(name, None)
+        else:
+            entry = self._build(obj)
+            if entry is None:
+                return
+            entries[name] = entry
+        self._by_ns = {**self._by_ns, namespace: entries}
+        self._selectors = {**self._selectors, namespace: _with_selectors(entries)}
+        self.generation += 1
+
+    def get(self, namespace: str, name: str) -> ModelEntry | None:
+        """The entry of one ModelDeployment, if it exists."""
+        return self._by_ns.get(namespace, {}).get(name)
+
+    def selected(self, namespace: str, labels: Mapping[str, Any]) -> list[ModelEntry]:
+        """Entries of the namespace whose spec.mount.podSelector matches these pod labels."""
+        return [e for m, e in self._selectors.get(namespace, ()) if m.matches(labels)]
+
+    def selector_opt_ins(self) -> list[tuple[str, LabelMatcher]]:
+        """(namespace, podSelector) of every ModelDeployment that selects pods by labels."""
+        return [(ns, m) for ns, pairs in sorted(self._selectors.items()) for m, _ in pairs]
+
+    def __len__(self) -> int:
+        return sum(len(entries) for entries in self._by_ns.values())
+
+    def _build(self, obj: Mapping[str, Any]) -> ModelEntry | None:
+        try:
+            return build_entry(obj, self._warm_label_key)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            # a status written by another version we cannot read: keep serving the rest
+            logger.exception(
+                "Cannot index ModelDeployment %s", (obj.get("metadata") or {}).get("name")
+            )
+            return None
+
+
+def _with_selectors(
+    entries: Mapping[str, ModelEntry],
+) -> tuple[tuple[LabelMatcher, ModelEntry], ...]:
+    return tuple(
+        (e.pod_selector, e) for e in (entries[n] for n in sorted(entries)) if e.pod_selector
+    )
