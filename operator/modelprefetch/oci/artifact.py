@@ -76,6 +76,13 @@ class ResolvedArtifact:
     # (an OCI 1.1 referrer of it), when one exists in the registry.
     derived_image: str | None = None
     annotations: dict[str, str] = field(default_factory=dict)
+    # Added by oci: what derivation and `inspect` need (defaults keep older callers valid).
+    quantization: str | None = None
+    config_digest: str | None = None
+    config_media_type: str | None = None
+    diff_ids: tuple[str, ...] = ()  # one per layer when the config lists them
+    manifest_size: int = 0  # bytes of the manifest (a referrer's subject descriptor needs it)
+    generation: str | None = None  # ModelPack generation ("v0.0.6-cnai", "v0.0.7", "main"), ...
 
 
 class MountOutcome(enum.StrEnum):

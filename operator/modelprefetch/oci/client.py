@@ -163,6 +163,14 @@ class RegistryClient(RegistryTransport):
     ) -> str:
         """PUT a manifest under `selector` (a tag, or by default its own digest); returns
         its digest."""
+        digest, _ = await self.put_manifest_with_subject(ref, data, media_type, selector)
+        return digest
+
+    async def put_manifest_with_subject(
+        self, ref: Reference, data: bytes, media_type: str, selector: str | None = None
+    ) -> tuple[str, bool]:
+        """Like `put_manifest`, also saying whether the registry acknowledged the
+        manifest's `subject` (OCI-Subject header: it indexes referrers itself)."""
         digest = sha256_digest(data)
         async with self.request(
             "PUT",
@@ -173,8 +181,8 @@ class RegistryClient(RegistryTransport):
             headers={"Content-Type": media_type},
             body=data,
             ok=(200, 201, 202),
-        ):
-            return digest
+        ) as response:
+            return digest, "OCI-Subject" in response.headers
 
 
 def select_platform(index: FetchedManifest, wanted: Platform) -> Descriptor:

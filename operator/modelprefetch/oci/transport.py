@@ -245,7 +245,7 @@ class RegistryTransport:
                         )
                         continue
                     raw = await read_capped(response, 1 << 20, f"token from {_safe_url(url)}")
-                    return response.status, _json_or_none(raw)
+                    return response.status, json_or_none(raw)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 if attempt >= self.retry.attempts:
                     raise RegistryUnavailableError(
@@ -270,7 +270,7 @@ async def read_capped(response: aiohttp.ClientResponse, limit: int, what: str) -
     return b"".join(chunks)
 
 
-def _json_or_none(raw: bytes) -> Any:
+def json_or_none(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):
@@ -286,7 +286,7 @@ async def _error_from(method: str, url: str, response: aiohttp.ClientResponse) -
     detail = ""
     try:
         raw = await read_capped(response, MAX_ERROR_BODY_BYTES, "error body")
-        parsed = _json_or_none(raw)
+        parsed = json_or_none(raw)
         errors = parsed.get("errors") if isinstance(parsed, dict) else None
         errors = errors if isinstance(errors, list) else []
         if errors and isinstance(errors[0], dict):

@@ -1,0 +1,240 @@
+"""Pack a model directory into a ModelPack artifact and push it.
+
+One layer per file (`org.cncf.model.filepath` + file metadata annotations), uncompressed
+tar by default so the mountable image can be derived for free, raw on request. The
+output is reproducible: files sorted, tar headers with owner 0:0 and mtime 0, modes
+normalised to 0644/0755, JSON with sorted keys and no timestamps unless asked for.
+Pushing is resumable at blob granularity: blobs already in the registry are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from modelprefetch.errors import PackError
+from modelprefetch.oci import mediatypes as mt
+from modelprefetch.oci.client import RegistryClient
+from modelprefetch.oci.derive import canonical_json
+from modelprefetch.oci.detect import Detected, detect, layer_kind
+from modelprefetch.oci.filelayer import FileLayer
+from modelprefetch.oci.reference import Reference
+from modelprefetch.oci.tarstream import normalise_mode
+from modelprefetch.oci.upload import BytesSource, upload_blob
+
+SKIPPED_DIRECTORIES = {".git", ".cache", ".huggingface", "__pycache__"}
+SKIPPED_FILES = {".DS_Store"}
+TAR_TYPEFLAG = ord("0")  # regular file, as in the file metadata annotation
+
+
+@dataclass(frozen=True, slots=True)
+class PackOptions:
+    """Config fields given on the command line; None means "detect" or "omit"."""
+
+    name: str | None = None
+    family: str | None = None
+    version: str | None = None
+    format: str | None = None
+    param_size: str | None = None
+    precision: str | None = None
+    quantization: str | None = None
+    architecture: str | None = None
+    created: str | None = None  # RFC 3339; omitted by default for reproducibility
+    raw: bool = False  # raw layers instead of tar
+    concurrency: int = 4
+
+
+@dataclass(slots=True)
+class PackResult:
+    """What a pack run did."""
+
+    digest: str = ""
+    manifest: bytes = b""
+    config: bytes = b""
+    layers: list[FileLayer] = field(default_factory=list)
+    uploaded: list[str] = field(default_factory=list)  # paths whose blob was sent
+    skipped: list[str] = field(default_factory=list)  # paths already in the registry
+
+
+Progress = Callable[[str, str, int], None]  # (phase "hash"|"upload", path, bytes)
+
+
+def scan(root: Path, options: PackOptions) -> list[FileLayer]:
+    """The layers of a model directory, sorted by path. Symlinks are followed (a
+    Hugging Face snapshot is symlinks into its blob store)."""
+    if not root.is_dir():
+        raise PackError(f"{root} is not a directory")
+    layers: list[FileLayer] = []
+    for directory, subdirs, files in os.walk(root, followlinks=True):
+        subdirs[:] = sorted(d for d in subdirs if d not in SKIPPED_DIRECTORIES)
+        for name in sorted(files):
+            if name in SKIPPED_FILES:
+                continue
+            source = Path(directory) / name
+            relative = source.relative_to(root).as_posix()
+            try:
+                stat = source.stat()
+            except OSError as exc:
+                raise PackError(f"cannot read {source}: {exc.strerror}") from None
+            layers.append(
+                FileLayer(
+                    path=relative,
+                    source=source,
+                    file_size=stat.st_size,
+                    mode=normalise_mode(stat.st_mode),
+                    as_tar=not options.raw,
+                )
+            )
+    if not layers:
+        raise PackError(f"{root} holds no files to pack")
+    layers.sort(key=lambda layer: layer.path)
+    return layers
+
+
+def layer_media_type(layer: FileLayer) -> str:
+    return (
+        f"application/vnd.cncf.model.{layer_kind(layer.path)}.v1.{'tar' if layer.as_tar else 'raw'}"
+    )
+
+
+def layer_descriptor(layer: FileLayer) -> dict[str, Any]:
+    metadata = {
+        "name": layer.path.rsplit("/", 1)[-1],
+        "mode": layer.mode,
+        "uid": 0,
+        "gid": 0,
+        "size": layer.file_size,
+        "mtime": "1970-01-01T00:00:00Z",
+        "typeflag": TAR_TYPEFLAG,
+    }
+    return {
+        "mediaType": layer_media_type(layer),
+        "digest": layer.digest,
+        "size": layer.size,
+        "annotations": {
+            mt.ANNOTATION_FILEPATH: layer.path,
+            mt.ANNOTATION_FILE_METADATA: json.dumps(
+                metadata, sort_keys=True, separators=(",", ":")
+            ),
+        },
+    }
+
+
+def build_config(options: PackOptions, detected: Detected, layers: list[FileLayer]) -> bytes:
+    """The ModelPack config (vnd.cncf, diffIds); only fields with a value are written."""
+    descriptor = _present(
+        name=options.name,
+        family=options.family or detected.family,
+        version=options.version,
+        createdAt=options.created,
+    )
+    config = _present(
+        architecture=options.architecture or detected.architecture,
+        format=options.format or detected.format,
+        paramSize=options.param_size or detected.param_size,
+        precision=options.precision or detected.precision,
+        quantization=options.quantization,
+    )
+    # A raw layer's diff id is the digest of the file itself, which is the blob.
+    modelfs = {"type": "layers", "diffIds": [layer.digest for layer in layers]}
+    return canonical_json({"descriptor": descriptor, "config": config, "modelfs": modelfs})
+
+
+def build_manifest(config: bytes, layers: list[FileLayer], annotations: dict[str, str]) -> bytes:
+    config_source = BytesSource(config)
+    manifest: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "artifactType": mt.MODELPACK_ARTIFACT,
+        "config": {
+            "mediaType": mt.MODELPACK_CONFIG,
+            "digest": config_source.digest,
+            "size": config_source.size,
+        },
+        "layers": [layer_descriptor(layer) for layer in layers],
+    }
+    if annotations:
+        manifest["annotations"] = annotations
+    return canonical_json(manifest)
+
+
+async def pack_directory(
+    root: Path, options: PackOptions, progress: Progress | None = None
+) -> PackResult:
+    """Scan and hash a model directory; build config and manifest (no network)."""
+    layers = scan(root, options)
+    await _bounded(
+        [partial(layer.compute_digest, _bind(progress, "hash", layer.path)) for layer in layers],
+        options.concurrency,
+    )
+    detected = await asyncio.to_thread(detect, root, [layer.path for layer in layers])
+    config = build_config(options, detected, layers)
+    annotations = {"org.opencontainers.image.title": options.name} if options.name else {}
+    manifest = build_manifest(config, layers, annotations)
+    return PackResult(
+        digest=BytesSource(manifest).digest, manifest=manifest, config=config, layers=layers
+    )
+
+
+async def push_packed(
+    client: RegistryClient,
+    ref: Reference,
+    packed: PackResult,
+    *,
+    progress: Progress | None = None,
+    chunk_bytes: int | None = None,
+    concurrency: int = 4,
+) -> PackResult:
+    """Upload missing blobs, then the config and the manifest (tagged if `ref` has a tag)."""
+
+    async def push_layer(layer: FileLayer) -> None:
+        sent = await upload_blob(
+            client,
+            ref,
+            layer,
+            chunk_bytes=chunk_bytes,
+            progress=_bind(progress, "upload", layer.path),
+        )
+        (packed.uploaded if sent else packed.skipped).append(layer.path)
+
+    await _bounded([partial(push_layer, layer) for layer in packed.layers], concurrency)
+    await upload_blob(client, ref, BytesSource(packed.config))
+    await client.put_manifest(ref, packed.manifest, mt.OCI_MANIFEST, ref.tag or packed.digest)
+    return packed
+
+
+def _present(**fields: str | None) -> dict[str, str]:
+    return {key: value for key, value in fields.items() if value}
+
+
+def _bind(progress: Progress | None, phase: str, path: str) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    return lambda n: progress(phase, path, n)
+
+
+async def _bounded(jobs: list[Callable[[], Awaitable[Any]]], limit: int) -> None:
+    semaphore = asyncio.Semaphore(max(limit, 1))
+
+    async def run(job: Callable[[], Awaitable[Any]]) -> None:
+        async with semaphore:
+            await job()
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for job in jobs:
+                group.create_task(run(job))
+    except ExceptionGroup as group:
+        # Callers (and the CLI) expect our own error, not a group of them.
+        raise _first_leaf(group) from None
+
+
+def _first_leaf(group: BaseExceptionGroup[Any]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
