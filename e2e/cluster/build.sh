@@ -93,6 +93,13 @@ build_kubernetes
 build_etcd
 go_install kwok "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}"
 go_install kwokctl "sigs.k8s.io/kwok/cmd/kwokctl@${KWOK_VERSION}"
+# kwok's stock stage definitions (Apache-2.0) ship in its module, not in the binary.
+if [[ ! -d "$BIN_DIR/kwok-stages" ]]; then
+  stages="$(go mod download -json "sigs.k8s.io/kwok@${KWOK_VERSION}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')/kustomize/stage"
+  mkdir -p "$BIN_DIR/kwok-stages.tmp"
+  cp "$stages"/node/fast/node-initialize.yaml "$stages"/node/heartbeat/node-heartbeat.yaml "$stages"/pod/general/pod-*.yaml "$BIN_DIR/kwok-stages.tmp/"
+  mv "$BIN_DIR/kwok-stages.tmp" "$BIN_DIR/kwok-stages"
+fi
 go_install helm "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}" \
   "-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=35"
 go_install containerd "github.com/containerd/containerd/v2/cmd/containerd@${CONTAINERD_VERSION}" \
@@ -101,5 +108,10 @@ go_install containerd-shim-runc-v2 "github.com/containerd/containerd/v2/cmd/cont
 go_install ctr "github.com/containerd/containerd/v2/cmd/ctr@${CONTAINERD_VERSION}"
 go_install crane "github.com/google/go-containerregistry/cmd/crane@${CRANE_VERSION}"
 go_install oras "oras.land/oras/cmd/oras@${ORAS_VERSION}"
+# go-containerregistry's registry with the referrers API on (crane's serve leaves it off).
+if ! have oci-registry; then
+  log "oci-registry (go-containerregistry ${CRANE_VERSION} with referrers)"
+  (cd "$(dirname "$0")/ociregistry" && go build -ldflags="-s -w" -o "$BIN_DIR/oci-registry" .)
+fi
 log "all binaries in $BIN_DIR"
 echo "$BIN_DIR"

@@ -1,0 +1,65 @@
+# The verbs people type. `make test` is the project's test command (README, .ci/run).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEBIAN_PACKAGES := docker-registry runc containernetworking-plugins busybox-static prometheus apache2-utils
+
+.PHONY: help venv system-deps binaries lint unit e2e test bench cluster-up cluster-down cluster-status crds deploy demo clean
+
+help:
+	@echo "make test          lint + unit + e2e tests (builds what it needs)"
+	@echo "make cluster-up    local control plane + kwok fake nodes + OCI registries"
+	@echo "make cluster-down  stop it and clean up"
+	@echo "make bench         benchmarks under e2e/bench/"
+
+$(BIN)/python: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(BIN)/python
+
+venv: $(BIN)/python
+
+# Debian packages the e2e tests use (registry, runc, CNI plugins, busybox, prometheus).
+system-deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# kube-apiserver & co, etcd, kwok, helm, containerd, crane, oras: built once, cached.
+binaries:
+	bash e2e/cluster/build.sh
+
+lint: venv
+	$(BIN)/ruff check operator tests e2e
+	$(BIN)/ruff format --check operator tests e2e
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: venv
+	$(BIN)/pytest tests -q
+
+e2e: venv system-deps binaries
+	$(BIN)/pytest e2e -q
+
+# One pytest run for unit + e2e so there is one summary line; pytest fails on 0 tests.
+test: venv system-deps binaries lint
+	$(BIN)/pytest tests e2e -q -rfE
+
+bench: venv system-deps binaries
+	@for b in e2e/bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+cluster-up: venv system-deps binaries
+	$(BIN)/python -m e2e.cluster up
+
+cluster-down: venv
+	$(BIN)/python -m e2e.cluster down
+
+cluster-status: venv
+	$(BIN)/python -m e2e.cluster status
+
+clean: cluster-down
+	rm -rf .tmp .mypy_cache .ruff_cache .pytest_cache

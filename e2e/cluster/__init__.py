@@ -1,0 +1,1 @@
+"""Local Kubernetes for tests without Docker: etcd + control plane + kwok + registries."""

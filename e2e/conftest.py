@@ -1,0 +1,83 @@
+"""Fixtures for tests against a real Kubernetes.
+
+With `--kubeconfig PATH` (or $KUBECONFIG) the suite uses that cluster, e.g. kind on a
+laptop: it must run kwok managing nodes annotated `kwok.x-k8s.io/node=fake` for the fake
+node tests. Otherwise a local cluster (etcd, apiserver, controller-manager, scheduler,
+kwok) is started for the session from the binaries built by e2e/cluster/build.sh, and
+stopped at the end. Local OCI registries always run on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from e2e.cluster.controlplane import LocalCluster
+from e2e.cluster.registries import Registries, start_registries
+from e2e.cluster.tools import REPO_ROOT
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--kubeconfig", default=None, help="use this cluster instead of a local one")
+
+
+@pytest.fixture(scope="session")
+def e2e_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for the session's cluster state; logs go to .tmp/e2e-logs for CI."""
+    return tmp_path_factory.mktemp("e2e")
+
+
+@pytest.fixture(scope="session")
+def e2e_logdir() -> Path:
+    logdir = Path(os.environ.get("MODELPREFETCH_E2E_LOGS", REPO_ROOT / ".tmp" / "e2e-logs"))
+    logdir.mkdir(parents=True, exist_ok=True)
+    return logdir
+
+
+@pytest.fixture(scope="session")
+def cluster(
+    request: pytest.FixtureRequest, e2e_workdir: Path, e2e_logdir: Path
+) -> Iterator[LocalCluster]:
+    """An admin handle on the cluster under test (local unless a kubeconfig is given)."""
+    external = request.config.getoption("--kubeconfig") or os.environ.get("KUBECONFIG")
+    if external:
+        handle = LocalCluster(workdir=e2e_workdir / "external", logdir=e2e_logdir)
+        handle.workdir.mkdir(parents=True, exist_ok=True)
+        handle.kubeconfig.write_text(Path(external).read_text())
+        yield handle
+        return
+    local = LocalCluster(workdir=e2e_workdir / "cluster", logdir=e2e_logdir)
+    try:
+        local.start()
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="session")
+def registries(e2e_workdir: Path, e2e_logdir: Path) -> Iterator[Registries]:
+    """distribution (plain and basic-auth; no referrers API) and crane (referrers API)."""
+    regs = start_registries(e2e_workdir / "registries", e2e_logdir)
+    try:
+        yield regs
+    finally:
+        regs.stop()
+
+
+@pytest.fixture
+def namespace(cluster: LocalCluster) -> Iterator[str]:
+    """A fresh namespace, deleted (without waiting) after the test."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short random suffix for cluster-scoped names."""
+    return uuid.uuid4().hex[:6]
