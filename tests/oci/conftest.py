@@ -1,0 +1,47 @@
+"""Fixtures for oci unit tests: an in-memory registry on 127.0.0.1 and a client for it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestServer
+from fakeregistry import FakeRegistry
+
+from modelprefetch.oci.client import RegistryClient
+from modelprefetch.oci.credentials import Credentials
+from modelprefetch.oci.transport import RetryPolicy
+
+
+class SleepRecorder:
+    """Stands in for asyncio.sleep: records the delays instead of waiting."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
+@pytest.fixture
+async def registry() -> AsyncIterator[FakeRegistry]:
+    fake = FakeRegistry()
+    server = TestServer(fake.app(), host="127.0.0.1")
+    await server.start_server()
+    fake.host = f"127.0.0.1:{server.port}"
+    yield fake
+    await server.close()
+
+
+@pytest.fixture
+def sleeps() -> SleepRecorder:
+    return SleepRecorder()
+
+
+@pytest.fixture
+async def client(registry: FakeRegistry, sleeps: SleepRecorder) -> AsyncIterator[RegistryClient]:
+    credentials = {registry.host: Credentials(username=registry.username, password=registry.password)}
+    async with RegistryClient(
+        credentials=credentials, plain_http=True, retry=RetryPolicy(attempts=3), sleep=sleeps
+    ) as c:
+        yield c
