@@ -1,0 +1,337 @@
+"""Admission latency of the pod webhook: inside the webhook and through the API server.
+
+    python -m e2e.bench.bench_webhook                      # in-process half only
+    python -m e2e.bench.bench_webhook --rate 200 --seconds 20
+    python -m e2e.bench.bench_webhook --kubeconfig K --namespace NS --model MD
+        # also the API-server half, against a cluster where the webhook configuration
+        # points at a running webhook and ModelDeployment MD is Ready in NS
+
+In-process half: the real HTTPS server (`e2e.webhook.harness`, a child process) with
+`--models` ModelDeployments in its index; an open-loop generator sends pod
+AdmissionReviews of varied shapes at `--rate` per second over kept-alive connections
+(as the API server does). Printed: p50/p99/max of the time recorded inside the webhook
+(from request to answer, the figure the 5 ms goal is about) and of the round trip.
+
+API-server half (`bench_through_apiserver`): creates pods at `--rate` per second with
+`dryRun=All` (webhooks with sideEffects None are still called; nothing is stored) and
+prints the create round trip of labelled pods next to unlabelled ones, plus the API
+server's own `apiserver_admission_webhook_admission_duration_seconds` for our webhook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import ssl
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+from e2e.webhook.harness import start_webhook_process
+
+DIGEST = "sha256:" + "cd" * 32
+
+
+def quantiles(values: list[float]) -> dict[str, float]:
+    """p50, p99 and max in milliseconds."""
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
+    return {
+        "n": len(ordered),
+        "p50_ms": pick(0.50),
+        "p99_ms": pick(0.99),
+        "max_ms": ordered[-1] * 1000,
+    }
+
+
+def model_deployment(i: int, namespace: str = "bench") -> dict[str, Any]:
+    name = f"model-{i}"
+    ref = f"registry.local/models/{name}@{DIGEST}"
+    return {
+        "metadata": {"namespace": namespace, "name": name},
+        "spec": {
+            "model": {
+                "reference": f"registry.local/models/{name}:v1",
+                "pullSecrets": [{"name": "regcred"}],
+            },
+            "mount": {"scheduling": "Required" if i % 2 else "Preferred"},
+        },
+        "status": {
+            "resolved": {
+                "reference": ref,
+                "digest": DIGEST,
+                "shortDigest": "cdcd",
+                "kind": "OCIImage",
+                "format": "gguf",
+                "mountedReference": ref,
+                "mounts": [{"reference": ref, "digest": DIGEST, "nodeLabel": f"warm.bench/{i}"}],
+            },
+            "nodes": {"ready": 3},
+        },
+    }
+
+
+def pod_review(i: int, models: int) -> bytes:
+    """A pod AdmissionReview: 1-3 containers, maybe an init container, volumes, affinity."""
+    containers = [
+        {
+            "name": f"c{j}",
+            "image": "busybox",
+            "env": [{"name": "X", "value": "1"}],
+            "volumeMounts": [{"name": "cache", "mountPath": "/cache"}],
+        }
+        for j in range(1 + i % 3)
+    ]
+    spec: dict[str, Any] = {
+        "containers": containers,
+        "volumes": [{"name": "cache", "emptyDir": {}}],
+    }
+    if i % 4 == 0:
+        spec["initContainers"] = [{"name": "init", "image": "busybox"}]
+    if i % 5 == 0:
+        spec["affinity"] = {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": "gpu", "operator": "Exists"}]}
+                    ]
+                }
+            }
+        }
+    labels = {"app": "bench", "modelprefetch.io/model": f"model-{i % models}"}
+    annotations = {"modelprefetch.io/models": f"model-{(i + 1) % models}"} if i % 7 == 0 else {}
+    review = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": f"uid-{i}",
+            "operation": "CREATE",
+            "namespace": "bench",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "object": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "generateName": "bench-",
+                    "labels": labels,
+                    "annotations": annotations,
+                },
+                "spec": spec,
+            },
+        },
+    }
+    return json.dumps(review).encode()
+
+
+async def _open_loop(send: Any, rate: float, total: int) -> list[float]:
+    """Start request i at t0 + i/rate whatever the previous ones do; return round trips."""
+    round_trips: list[float] = []
+
+    async def one(i: int) -> None:
+        started = time.perf_counter()
+        await send(i)
+        round_trips.append(time.perf_counter() - started)
+
+    t0 = time.perf_counter()
+    tasks = []
+    for i in range(total):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - t0
+    print(f"  sent {total} in {elapsed:.1f} s = {total / elapsed:.0f}/s")
+    return round_trips
+
+
+async def bench_in_process(
+    rate: float = 200, seconds: float = 10, models: int = 200
+) -> dict[str, Any]:
+    """Latency inside the webhook and round trip through its HTTPS server on 127.0.0.1."""
+    server = start_webhook_process()
+    try:
+        server.load([model_deployment(i) for i in range(models)])
+        total = int(rate * seconds)
+        bodies = [pod_review(i, models) for i in range(total)]
+        ctx = ssl.create_default_context(cadata=server.ca_pem.decode())
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64, ssl=ctx)) as http:
+            decisions: dict[str, int] = {}
+
+            async def send(i: int) -> None:
+                async with http.post(
+                    server.url + "/mutate-pods",
+                    data=bodies[i],
+                    headers={"Content-Type": "application/json"},
+                ) as resp:
+                    answer = await resp.json()
+                key = (
+                    "patched"
+                    if answer["response"].get("patch")
+                    else str(answer["response"]["allowed"])
+                )
+                decisions[key] = decisions.get(key, 0) + 1
+
+            await _open_loop(send, rate / 4, min(total, 200))  # warm up connections and caches
+            server.latencies()
+            round_trips = await _open_loop(send, rate, total)
+        inside = [r[2] for r in server.latencies() if r[0] == "mutate-pods"]
+        return {
+            "rate": rate,
+            "decisions": decisions,
+            "inside": quantiles(inside),
+            "round_trip": quantiles(round_trips),
+        }
+    finally:
+        server.stop()
+
+
+def _kube_session(kubeconfig: Path) -> tuple[str, ssl.SSLContext, dict[str, str]]:
+    """Server URL, TLS context (client certificate) and headers from a kubeconfig."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    context_name = config["current-context"]
+    context = next(c["context"] for c in config["contexts"] if c["name"] == context_name)
+    cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
+    user = next(u["user"] for u in config["users"] if u["name"] == context["user"])
+    tmp = Path(tempfile.mkdtemp(prefix="bench-kube-"))
+
+    def material(key: str) -> str | None:
+        if f"{key}-data" in user or f"{key}-data" in cluster:
+            path = tmp / key
+            path.write_bytes(base64.b64decode((user | cluster)[f"{key}-data"]))
+            return str(path)
+        return (user | cluster).get(key)
+
+    ctx = ssl.create_default_context(cafile=material("certificate-authority"))
+    cert, key = material("client-certificate"), material("client-key")
+    if cert and key:
+        ctx.load_cert_chain(cert, key)
+    headers = {"Authorization": f"Bearer {user['token']}"} if "token" in user else {}
+    return cluster["server"].rstrip("/"), ctx, headers
+
+
+def _webhook_histogram(metrics: str, webhook: str) -> dict[float, float]:
+    """Cumulative bucket counts of the API server's admission duration for one webhook."""
+    out: dict[float, float] = {}
+    for line in metrics.splitlines():
+        if (
+            line.startswith("apiserver_admission_webhook_admission_duration_seconds_bucket{")
+            and f'name="{webhook}"' in line
+        ):
+            le = line.split('le="')[1].split('"')[0]
+            bound = float("inf") if le == "+Inf" else float(le)
+            out[bound] = out.get(bound, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def _histogram_quantile(
+    before: dict[float, float], after: dict[float, float], q: float
+) -> float | None:
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    if not counts or counts[-1] <= 0:
+        return None
+    rank = q * counts[-1]
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= rank:
+            return bound * 1000
+    return None
+
+
+async def bench_through_apiserver(
+    kubeconfig: str | Path,
+    namespace: str,
+    model: str,
+    *,
+    rate: float = 100,
+    count: int = 1000,
+    webhook: str = "pods.modelprefetch.io",
+    dry_run: bool = True,
+) -> dict[str, Any]:
+    """Create `count` pods at `rate`/s through the API server; labelled vs unlabelled latency.
+
+    Needs: the webhook configuration installed and pointing at a running webhook, and
+    ModelDeployment `model` Ready in `namespace`.
+    """
+    server, ctx, headers = _kube_session(Path(kubeconfig))
+    url = f"{server}/api/v1/namespaces/{namespace}/pods" + ("?dryRun=All" if dry_run else "")
+    results: dict[str, Any] = {"rate": rate}
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=64, ssl=ctx), headers=headers
+    ) as http:
+
+        async def metrics() -> str:
+            async with http.get(f"{server}/metrics") as resp:
+                return await resp.text()
+
+        for label in ("unlabelled", "labelled"):
+            labels = {"app": "bench"} | (
+                {"modelprefetch.io/model": model} if label == "labelled" else {}
+            )
+            statuses: dict[int, int] = {}
+
+            async def send(
+                i: int, labels: dict[str, str] = labels, statuses: dict[int, int] = statuses
+            ) -> None:
+                pod = {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"generateName": "bench-", "labels": labels},
+                    "spec": {"containers": [{"name": "app", "image": "busybox"}]},
+                }
+                async with http.post(url, json=pod) as resp:
+                    await resp.read()
+                    statuses[resp.status] = statuses.get(resp.status, 0) + 1
+
+            before = _webhook_histogram(await metrics(), webhook)
+            round_trips = await _open_loop(send, rate, count)
+            after = _webhook_histogram(await metrics(), webhook)
+            results[label] = {"statuses": statuses, "round_trip": quantiles(round_trips)}
+            if label == "labelled":
+                results["apiserver_webhook_ms"] = {
+                    "p50_le": _histogram_quantile(before, after, 0.5),
+                    "p99_le": _histogram_quantile(before, after, 0.99),
+                }
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--models", type=int, default=200)
+    parser.add_argument("--kubeconfig")
+    parser.add_argument("--namespace", default="default")
+    parser.add_argument("--model")
+    args = parser.parse_args()
+    result = asyncio.run(bench_in_process(args.rate, args.seconds, args.models))
+    print(json.dumps({"in_process": result}, indent=2))
+    if args.kubeconfig:
+        through = asyncio.run(
+            bench_through_apiserver(
+                args.kubeconfig,
+                args.namespace,
+                args.model,
+                rate=args.rate,
+                count=int(args.rate * args.seconds),
+            )
+        )
+        print(json.dumps({"through_apiserver": through}, indent=2))
+    inside = result["inside"]
+    print(
+        f"inside the webhook: p50 {inside['p50_ms']:.2f} ms, "
+        f"p99 {inside['p99_ms']:.2f} ms (goal < 5)"
+    )
+
+
+if __name__ == "__main__":
+    main()
