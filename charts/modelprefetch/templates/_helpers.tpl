@@ -82,5 +82,5 @@ app.kubernetes.io/component: operator
 {{/* Namespaces the pod webhook never sees. */}}
 {{- define "modelprefetch.excludedNamespaces" -}}
 {{- $base := list "kube-system" "kube-public" "kube-node-lease" .Release.Namespace }}
-{{- concat $base .Values.webhook.excludeNamespaces | uniq | toYaml }}
+{{- concat $base .Values.webhook.excludeNamespaces | uniq | sortAlpha | toYaml }}
 {{- end }}
