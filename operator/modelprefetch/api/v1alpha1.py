@@ -155,7 +155,7 @@ class PrefetchPolicy(ApiModel):
     """PriorityClass of the prefetch pods."""
     resources: ResourceRequirements | None = None
     """Resources of the prefetch holder container; default requests cpu 5m, memory 32Mi
-    and limits memory 64Mi."""
+    and limits memory 128Mi."""
 
     @field_validator("timeout")
     @classmethod

@@ -1,0 +1,238 @@
+"""The pure planner: one World in, one Plan out.
+
+    targeting -> runtime groups -> per-node wave state -> admissions -> rollout
+    -> DaemonSets, node labels, status, events, requeue
+
+Level-based: the plan depends only on the World (labels carry admission times,
+status.failedNodes carries failure history, ranking is by node name), so replanning
+after a restart at any point gives the same result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from modelprefetch.core.builders import build_holder_daemonset, holder_daemonset_name
+from modelprefetch.core.labels import (
+    WARM_VALUE,
+    admission_value,
+    prefetch_label_key,
+    warm_key_for,
+)
+from modelprefetch.core.plan import Plan
+from modelprefetch.core.report import build_status, events_for, unresolved_status
+from modelprefetch.core.rollout import Retirement, retire
+from modelprefetch.core.targeting import Targets, group_by_mount, matching_nodes
+from modelprefetch.core.waves import (
+    NodeProgress,
+    NodeState,
+    admit,
+    classify,
+    failure_records,
+    parse_time,
+    wave_size,
+)
+from modelprefetch.core.world import HolderPod, World
+
+__all__ = ["plan"]
+
+
+class LabelChanges:
+    """Accumulates node label changes, keeping only those that change something."""
+
+    def __init__(self, world: World) -> None:
+        self._current = {node.name: node.labels for node in world.nodes}
+        self.changes: dict[str, dict[str, str | None]] = {}
+
+    def set(self, node: str, key: str, value: str | None) -> None:
+        if self._current.get(node, {}).get(key) != value:
+            self.changes.setdefault(node, {})[key] = value
+
+
+def plan(world: World) -> Plan:
+    """Decide DaemonSets, node labels, status and events for one ModelDeployment."""
+    if world.resolved is None:
+        status = unresolved_status(world)
+        return Plan(status=status, events=tuple(events_for(world, status, ())))
+    artifact = world.resolved
+    spec = world.spec
+    holders = _holders_by_node(world.holder_pods)
+    targets = group_by_mount(
+        artifact,
+        matching_nodes(spec.nodes, world.nodes),
+        allow_derivation=spec.model.allow_derivation,
+    )
+    records = failure_records(world.previous)
+    labels = LabelChanges(world)
+    daemonsets = []
+    progress: list[NodeProgress] = []
+    for group in targets.groups:
+        name = holder_daemonset_name(world.name, world.namespace, group.digest)
+        key = prefetch_label_key(world.namespace, world.name, group.digest)
+        daemonsets.append(
+            build_holder_daemonset(
+                namespace=world.namespace,
+                name=world.name,
+                uid=world.uid,
+                spec=spec,
+                reference=group.reference,
+                digest=group.digest,
+                files=artifact.files,
+                settings=world.settings,
+            )
+        )
+        for node in group.nodes:
+            holder = holders.get((name, node.name))
+            progress.append(
+                classify(
+                    node,
+                    key,
+                    holder,
+                    timeout=spec.prefetch.timeout,
+                    now=world.now,
+                    failure=records.get(node.name),
+                )
+            )
+    wave = wave_size(spec.prefetch.max_concurrent_nodes, targets.desired)
+    pulling = sum(p.state is NodeState.PULLING for p in progress)
+    admitted = admit(progress, wave - pulling)
+    _label_progress(labels, progress, admitted, world.now)
+    _unlabel_untargeted(labels, world, targets)
+    retirements = _retirements(world, holders, targets, progress)
+    for retirement in retirements:
+        for node_name, keys in retirement.label_removals.items():
+            for key in keys:
+                labels.set(node_name, key, None)
+    _unlabel_orphans(labels, world, targets, retirements)
+    status = build_status(
+        world,
+        targets=targets,
+        progress=progress,
+        admitted=admitted,
+        paused=wave == 0,
+        rolling_out=any(not r.done for r in retirements),
+        label_keys=_keys_in_use(targets, world, retirements),
+        records=records,
+    )
+    return Plan(
+        status=status,
+        daemonsets=tuple(daemonsets),
+        delete_daemonsets=tuple(sorted(r.daemonset.name for r in retirements if r.done)),
+        node_labels=labels.changes,
+        events=tuple(events_for(world, status, retirements)),
+        requeue_after=_requeue_after(world, status, progress, admitted, retirements),
+        publish_derived_image=bool(targets.awaiting_derivation),
+    )
+
+
+def _holders_by_node(pods: Iterable[HolderPod]) -> dict[tuple[str, str], HolderPod]:
+    """Holder pods by (DaemonSet, node); a Ready pod wins over a replacement in progress."""
+    result: dict[tuple[str, str], HolderPod] = {}
+    for pod in sorted(pods, key=lambda p: (p.ready, p.name)):
+        if pod.node_name is not None:
+            result[(pod.daemonset, pod.node_name)] = pod
+    return result
+
+
+def _label_progress(
+    labels: LabelChanges, progress: list[NodeProgress], admitted: list[NodeProgress], now: datetime
+) -> None:
+    joining = {p.node.name for p in admitted}
+    for p in progress:
+        name, warm = p.node.name, warm_key_for(p.label_key)
+        labels.set(name, warm, WARM_VALUE if p.state is NodeState.READY else None)
+        if p.state is NodeState.FAILED:
+            labels.set(name, p.label_key, None)
+        elif name in joining or (p.label_key in p.node.labels and p.admitted is None):
+            # Joining now, or an unreadable admission time: start the clock now.
+            labels.set(name, p.label_key, admission_value(now))
+
+
+def _unlabel_untargeted(labels: LabelChanges, world: World, targets: Targets) -> None:
+    """Nodes that left a group (no longer matching, or another runtime) lose its labels."""
+    for group in targets.groups:
+        key = prefetch_label_key(world.namespace, world.name, group.digest)
+        members = {node.name for node in group.nodes}
+        for node in world.nodes:
+            if node.name in members:
+                continue
+            for label in (key, warm_key_for(key)):
+                if label in node.labels:
+                    labels.set(node.name, label, None)
+
+
+def _retirements(
+    world: World,
+    holders: dict[tuple[str, str], HolderPod],
+    targets: Targets,
+    progress: list[NodeProgress],
+) -> list[Retirement]:
+    current = {
+        prefetch_label_key(world.namespace, world.name, group.digest) for group in targets.groups
+    }
+    states = {p.node.name: p.state for p in progress}
+    pending = {node.name for node in targets.awaiting_derivation}
+    return [
+        retire(daemonset, world.nodes, holders, states, pending)
+        for daemonset in sorted(world.daemonsets, key=lambda d: d.name)
+        if daemonset.label_key not in current
+    ]
+
+
+def _current_keys(world: World, targets: Targets) -> set[str]:
+    keys: set[str] = set()
+    for group in targets.groups:
+        key = prefetch_label_key(world.namespace, world.name, group.digest)
+        keys.update((key, warm_key_for(key)))
+    return keys
+
+
+def _keys_in_use(targets: Targets, world: World, retirements: list[Retirement]) -> list[str]:
+    keys = _current_keys(world, targets)
+    for retirement in retirements:
+        if not retirement.done:
+            key = retirement.daemonset.label_key
+            keys.update((key, warm_key_for(key)))
+    return sorted(keys)
+
+
+def _unlabel_orphans(
+    labels: LabelChanges, world: World, targets: Targets, retirements: list[Retirement]
+) -> None:
+    """Keys recorded in status whose DaemonSet is gone (e.g. deleted before a crash)."""
+    known = _current_keys(world, targets)
+    for retirement in retirements:
+        key = retirement.daemonset.label_key
+        known.update((key, warm_key_for(key)))
+    recorded: list[Any] = list(world.previous.get("nodeLabelKeys") or ())
+    orphans = {key for key in recorded if isinstance(key, str) and key not in known}
+    for node in world.nodes:
+        for key in sorted(orphans & set(node.labels)):
+            labels.set(node.name, key, None)
+
+
+def _requeue_after(
+    world: World,
+    status: dict[str, Any],
+    progress: list[NodeProgress],
+    admitted: list[NodeProgress],
+    retirements: list[Retirement],
+) -> float | None:
+    """Seconds until the next timeout or retry; at most the poll interval while busy."""
+    due: list[timedelta] = []
+    timeout = world.spec.prefetch.timeout
+    for p in progress:
+        if p.state is NodeState.PULLING and p.admitted is not None:
+            due.append(p.admitted + timeout - world.now)
+    for entry in status.get("failedNodes") or ():
+        retry_at = parse_time(entry.get("retryAt"))
+        if retry_at is not None:
+            due.append(retry_at - world.now)
+    busy = admitted or any(p.state is NodeState.PULLING for p in progress)
+    if busy or any(not r.done for r in retirements):
+        due.append(world.settings.poll_interval)
+    if not due:
+        return None
+    return max(min(due).total_seconds(), 1.0)

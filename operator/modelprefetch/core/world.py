@@ -1,0 +1,128 @@
+"""Everything the planner decides on, gathered by the handler into one frozen object.
+
+The handler (I/O side) fills a `World` from the API server and the registry; the pure
+`modelprefetch.core.planner.plan(world)` turns it into a `Plan`. Nothing here does I/O.
+
+How to fill it:
+
+* `nodes`: every Node of the cluster (the planner filters), with ALL their labels (the
+  planner reads its own wave labels from them), taints from `spec.taints`, the runtime
+  from `status.nodeInfo.containerRuntimeVersion`, `ready` from the Ready condition and
+  `unschedulable` from `spec.unschedulable`.
+* `holder_pods`: pods labelled `modelprefetch.io/modeldeployment=<name>` in the
+  namespace, `daemonset` = their controller owner's name.
+* `daemonsets`: DaemonSets labelled the same way; reference/digest/label key from the
+  annotations the builder writes (`core.builders.ANNOTATION_*`).
+* `previous_status`: the ModelDeployment's current `.status` (or None).
+* `resolved` / `resolve_error`: the result of resolving `spec.model.reference` (one of
+  them is set); `resolved_at`: when that resolution happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from modelprefetch.api.v1alpha1 import ModelDeploymentSpec
+from modelprefetch.oci.artifact import ResolvedArtifact
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why something failed: CamelCase reason and a human message."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Taint:
+    """A node taint (`spec.taints[]`)."""
+
+    key: str
+    effect: str  # NoSchedule | PreferNoSchedule | NoExecute
+    value: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """One Node, reduced to what targeting and waves need."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+    runtime_version: str = ""  # status.nodeInfo.containerRuntimeVersion
+    ready: bool = True  # Ready condition is True
+    unschedulable: bool = False  # spec.unschedulable (cordoned)
+
+
+@dataclass(frozen=True, slots=True)
+class HolderPod:
+    """A prefetch holder pod of one of our DaemonSets."""
+
+    name: str
+    node_name: str | None  # spec.nodeName; None while unscheduled
+    daemonset: str  # name of the owning DaemonSet
+    ready: bool  # the Ready condition: files verified, image held
+    phase: str = "Pending"
+    created: datetime | None = None
+    # The holder container's current waiting state (ErrImagePull, ImagePullBackOff,
+    # CrashLoopBackOff, ContainerCreating...) and the last termination of a previous
+    # run (`lastState.terminated`, or `state.terminated`): `modelprefetch hold` writes
+    # why the mounted files are wrong to the termination message.
+    waiting_reason: str | None = None
+    waiting_message: str | None = None
+    terminated_reason: str | None = None
+    terminated_message: str | None = None
+    terminated_exit_code: int | None = None
+    restart_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingDaemonSet:
+    """A prefetch DaemonSet that exists for this ModelDeployment."""
+
+    name: str
+    reference: str  # the digest-pinned reference its pods mount
+    digest: str
+    label_key: str  # the prefetch node label key its pods require
+
+
+@dataclass(frozen=True, slots=True)
+class PlannerSettings:
+    """Operator-wide settings the planner and builders need."""
+
+    holder_image: str  # image running `modelprefetch hold` (the operator's own)
+    holder_image_pull_policy: str = "IfNotPresent"
+    holder_command: tuple[str, ...] = ("modelprefetch", "hold")
+    retry_backoff: timedelta = timedelta(minutes=2)  # first retry after a node failed
+    retry_backoff_max: timedelta = timedelta(hours=1)
+    poll_interval: timedelta = timedelta(seconds=15)  # requeue while nodes are pulling
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """One ModelDeployment and everything around it, at one instant."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: ModelDeploymentSpec
+    now: datetime  # timezone-aware
+    settings: PlannerSettings
+    previous_status: Mapping[str, Any] | None = None
+    resolved: ResolvedArtifact | None = None
+    resolve_error: Problem | None = None
+    resolved_at: datetime | None = None
+    derive_error: Problem | None = None  # publishing the derived image failed
+    nodes: tuple[NodeInfo, ...] = ()
+    holder_pods: tuple[HolderPod, ...] = ()
+    daemonsets: tuple[ExistingDaemonSet, ...] = ()
+
+    @property
+    def previous(self) -> Mapping[str, Any]:
+        """The previous status, {} when there is none."""
+        return self.previous_status or {}
