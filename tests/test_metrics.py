@@ -177,6 +177,17 @@ def test_webhook_latency_buckets_are_fine_below_10ms() -> None:
     assert len([b for b in metrics.WEBHOOK_BUCKETS if b <= 0.01]) >= 4
 
 
+def test_losing_leadership_forgets_every_model(ns: str) -> None:
+    """set_leader(False) drops the per-model series a follower must not report."""
+    metrics.set_leader(True)
+    metrics.record_model_state(ns, "m", desired=1, ready=1, pulling=0, waiting=0, failed=0)
+    metrics.node_state(ns, "m", "node-a", "ready")
+    metrics.set_leader(False)
+    assert value("modelprefetch_model_desired_nodes", namespace=ns, model="m") is None
+    labels = {"namespace": ns, "model": "m", "node": "node-a", "state": "ready"}
+    assert value("modelprefetch_node_state", **labels) is None
+
+
 def test_set_leader_reports_the_lease() -> None:
     """set_leader flips modelprefetch_leader between 1 and 0."""
     metrics.set_leader(True)

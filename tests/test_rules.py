@@ -7,13 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from test_dashboards import exposed_names, metric_names
+from e2e.chart.observability import PROMTOOL, exposed_names, metric_names
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "deploy" / "prometheus" / "rules.yaml"
 RULES_TEST = REPO / "deploy" / "prometheus" / "rules_test.yaml"
-PROMTOOL = "/usr/bin/promtool"  # Debian's `prometheus` package
 
 REQUIRED_ALERTS = {
     "ModelPrefetchStuck",
@@ -30,7 +28,7 @@ def alerts() -> list[dict[str, Any]]:
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PROMTOOL, *args], capture_output=True, text=True, check=False)
+    return subprocess.run([str(PROMTOOL), *args], capture_output=True, text=True, check=False)
 
 
 def test_promtool_check_rules_passes() -> None:

@@ -21,6 +21,7 @@ typed helpers below rather than the metric objects, so label names stay in one p
       modelprefetch_webhook_requests_total{webhook, decision}    admission reviews answered
       modelprefetch_webhook_request_duration_seconds{webhook}   admission latency
       modelprefetch_leader                            gauge      1 on the replica that reconciles
+                                                             (followers drop per-model series)
       modelprefetch_build_info{version}               gauge      always 1
 """
 
@@ -219,23 +220,32 @@ def forget_node(namespace: str, name: str, node: str) -> None:
     NODE_PREFETCH_DURATION.remove(namespace, name, node)
 
 
+_PER_MODEL: Final = (
+    MODEL_DESIRED_NODES,
+    MODEL_NODES,
+    MODEL_SIZE,
+    MODEL_RESOLVED,
+    RESOLVE_DURATION,
+    RESOLVE_ERRORS,
+    PREFETCH_DURATION,
+    NODE_STATE,
+    NODE_PREFETCH_DURATION,
+)
+
+
 def forget_model(namespace: str, name: str) -> None:
     """Drop every series of a deleted ModelDeployment."""
     key = (namespace, name)
-    for metric in (
-        MODEL_DESIRED_NODES,
-        MODEL_NODES,
-        MODEL_SIZE,
-        MODEL_RESOLVED,
-        RESOLVE_DURATION,
-        RESOLVE_ERRORS,
-        PREFETCH_DURATION,
-        NODE_STATE,
-        NODE_PREFETCH_DURATION,
-    ):
+    for metric in _PER_MODEL:
         for labels in _children(metric):
             if labels[:2] == key:
                 metric.remove(*labels)
+
+
+def forget_all_models() -> None:
+    """Drop every per-model and per-node series (a replica that stops leading)."""
+    for metric in _PER_MODEL:
+        metric.clear()
 
 
 def observe_reconcile(seconds: float, error: bool) -> None:
@@ -252,8 +262,14 @@ def observe_webhook(webhook: str, decision: str, seconds: float) -> None:
 
 
 def set_leader(is_leader: bool) -> None:
-    """Report whether this replica currently holds the leader lease."""
+    """Report whether this replica holds the leader lease; losing it forgets all models.
+
+    Only the leader reconciles, so only it reports per-model series; a former leader's
+    would otherwise stay frozen next to the new leader's.
+    """
     LEADER.set(1 if is_leader else 0)
+    if not is_leader:
+        forget_all_models()
 
 
 def _children(metric: Gauge | Counter | Histogram) -> list[tuple[str, ...]]:
