@@ -99,9 +99,13 @@ def test_install_creates_the_release_objects(
         ("poddisruptionbudget", installed),
     ):
         assert get(cluster, kind, name, namespace)["metadata"]["name"] == name
-    for kind in ("clusterrole", "clusterrolebinding", "mutatingwebhookconfiguration",
-                 "validatingwebhookconfiguration"):  # fmt: skip
-        assert get(cluster, kind, installed)["metadata"]["name"] == installed
+    for kind, name in (
+        ("clusterrole", installed),
+        ("clusterrolebinding", installed),
+        ("mutatingwebhookconfiguration", f"{installed}-pods"),
+        ("validatingwebhookconfiguration", f"{installed}-modeldeployments"),
+    ):
+        assert get(cluster, kind, name)["metadata"]["name"] == name
     get(cluster, "crd", "modeldeployments.modelprefetch.io")
     dashboards = json.loads(
         cluster.kubectl(
@@ -128,7 +132,7 @@ def test_upgrade_applies_new_values(cluster: LocalCluster, namespace: str, insta
     assert deployment["spec"]["replicas"] == 3
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["MODELPREFETCH_LOG_LEVEL"] == "debug"
+    assert env["MODELPREFETCH_LOG_LEVEL"] == "DEBUG"
     status = json.loads(helm(cluster, "status", installed, "-n", namespace, "-o", "json").stdout)
     assert (status["version"], status["info"]["status"]) == (2, "deployed")
 
@@ -138,10 +142,14 @@ def test_upgrade_keeps_the_ca_bundle_the_operator_patched(
 ) -> None:
     """A caBundle patched in by the operator survives helm upgrade (the chart never sets it)."""
     ca = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nfake\n").decode()
-    for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
+    configurations = (
+        ("mutatingwebhookconfiguration", f"{installed}-pods"),
+        ("validatingwebhookconfiguration", f"{installed}-modeldeployments"),
+    )
+    for kind, name in configurations:
         patch = [{"op": "add", "path": "/webhooks/0/clientConfig/caBundle", "value": ca}]
-        cluster.kubectl("patch", kind, installed, "--type=json", "-p", json.dumps(patch))
+        cluster.kubectl("patch", kind, name, "--type=json", "-p", json.dumps(patch))
     helm(cluster, "upgrade", installed, str(CHART), "-n", namespace, "--set", "logLevel=debug")
-    for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
-        webhook = get(cluster, kind, installed)["webhooks"][0]
+    for kind, name in configurations:
+        webhook = get(cluster, kind, name)["webhooks"][0]
         assert webhook["clientConfig"].get("caBundle") == ca, kind

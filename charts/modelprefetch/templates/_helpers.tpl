@@ -45,9 +45,13 @@ app.kubernetes.io/component: operator
 {{- end }}
 {{- end }}
 
-{{/* Name of both webhook configurations (mutating and validating). */}}
-{{- define "modelprefetch.webhookConfigName" -}}
-{{- include "modelprefetch.fullname" . }}
+{{/* Names of the webhook configurations (cluster-scoped). */}}
+{{- define "modelprefetch.mutatingWebhookName" -}}
+{{- printf "%s-pods" (include "modelprefetch.fullname" . | trunc 58 | trimSuffix "-") }}
+{{- end }}
+
+{{- define "modelprefetch.validatingWebhookName" -}}
+{{- printf "%s-modeldeployments" (include "modelprefetch.fullname" . | trunc 46 | trimSuffix "-") }}
 {{- end }}
 
 {{- define "modelprefetch.webhookServiceName" -}}
