@@ -302,6 +302,32 @@ async def bench_through_apiserver(
     return results
 
 
+def bench_on_local_cluster(rate: float, count: int) -> dict[str, Any]:
+    """Start the local cluster and the webhook, make a Ready model, run the API-server half."""
+    from e2e.cluster.controlplane import LocalCluster
+    from e2e.webhook.kube import install_webhook, ready_model
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
+    cluster = LocalCluster(workdir=workdir / "cluster", logdir=workdir / "logs")
+    server = start_webhook_process()
+    try:
+        cluster.start()
+        install_webhook(cluster, server)
+        cluster.kubectl("create", "namespace", "bench")
+        spec = {"model": {"reference": "registry.local/models/m:v1"}}
+        ready_model(cluster, server, "bench", "m", spec)
+        server.latencies()
+        result = asyncio.run(
+            bench_through_apiserver(cluster.kubeconfig, "bench", "m", rate=rate, count=count)
+        )
+        inside = [r[2] for r in server.latencies() if r[0] == "mutate-pods"]
+        result["inside_webhook"] = quantiles(inside)
+        return result
+    finally:
+        server.stop()
+        cluster.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -312,9 +338,18 @@ def main() -> None:
     parser.add_argument("--kubeconfig")
     parser.add_argument("--namespace", default="default")
     parser.add_argument("--model")
+    parser.add_argument(
+        "--local-cluster",
+        action="store_true",
+        help="start the local cluster for the API-server half",
+    )
     args = parser.parse_args()
     result = asyncio.run(bench_in_process(args.rate, args.seconds, args.models))
     print(json.dumps({"in_process": result}, indent=2))
+    count = int(args.rate * args.seconds)
+    if args.local_cluster:
+        through_local = bench_on_local_cluster(args.rate, count)
+        print(json.dumps({"through_apiserver": through_local}, indent=2))
     if args.kubeconfig:
         through = asyncio.run(
             bench_through_apiserver(

@@ -10,133 +10,35 @@ operator's watch.
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from e2e.cluster.controlplane import LocalCluster
-from e2e.webhook.harness import REPO_ROOT, WebhookProcess, start_webhook_process
-from modelprefetch.webhook.config import (
-    WebhookClient,
-    mutating_webhook_configuration,
-    validating_webhook_configuration,
+from e2e.webhook.harness import WebhookProcess, start_webhook_process
+from e2e.webhook.kube import (
+    DIGEST,
+    apply,
+    install_webhook,
+    ready_model,
+    uninstall_webhook,
+    wait_for,
 )
-
-DIGEST = "sha256:" + "ef" * 32
-CRD = REPO_ROOT / "crds" / "modelprefetch.io_modeldeployments.yaml"
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
-    """Poll `check` until it returns something truthy (the API server picks up configs async)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def apply(cluster: LocalCluster, obj: dict[str, Any], check: bool = True) -> Any:
-    return cluster.kubectl("apply", "-f", "-", input=json.dumps(obj), check=check)
 
 
 @pytest.fixture
 def webhook(cluster: LocalCluster) -> Iterator[WebhookProcess]:
     """A running webhook with both configurations installed (removed afterwards)."""
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    cluster.kubectl("wait", "--for=condition=Established", "-f", str(CRD), "--timeout=60s")
     server = start_webhook_process()
     server.load([])
-    name = f"modelprefetch-e2e-{uuid.uuid4().hex[:6]}"
-    client = WebhookClient(url=server.url)
-    configs = [
-        mutating_webhook_configuration(
-            name, client=client, operator_namespace="modelprefetch-system", ca_bundle=server.ca_pem
-        ),
-        validating_webhook_configuration(name, client=client, ca_bundle=server.ca_pem),
-    ]
-    for config in configs:
-        apply(cluster, config)
+    name = install_webhook(cluster, server)
     try:
         yield server
     finally:
-        cluster.kubectl(
-            "delete",
-            "mutatingwebhookconfiguration,validatingwebhookconfiguration",
-            name,
-            "--ignore-not-found",
-            check=False,
-        )
+        uninstall_webhook(cluster, name)
         server.stop()
-
-
-def ready_model(
-    cluster: LocalCluster,
-    server: WebhookProcess,
-    namespace: str,
-    name: str,
-    spec: dict[str, Any],
-    ready_nodes: int = 2,
-) -> dict[str, Any]:
-    """Create a ModelDeployment, give it a resolved status, and load it into the index."""
-    wait_for(
-        "the validating webhook",
-        lambda: (
-            apply(
-                cluster,
-                {
-                    "apiVersion": "modelprefetch.io/v1alpha1",
-                    "kind": "ModelDeployment",
-                    "metadata": {"name": name, "namespace": namespace},
-                    "spec": spec,
-                },
-                check=False,
-            ).returncode
-            == 0
-        ),
-    )
-    reference = f"registry.local/models/{name}@{DIGEST}"
-    status = {
-        "status": {
-            "resolved": {
-                "reference": spec["model"]["reference"],
-                "digest": DIGEST,
-                "shortDigest": DIGEST[7:19],
-                "kind": "OCIImage",
-                "format": "gguf",
-                "name": name,
-                "mountedReference": reference,
-                "mounts": [
-                    {
-                        "reference": reference,
-                        "digest": DIGEST,
-                        "nodeLabel": f"warm.node.modelprefetch.io/{name}",
-                    }
-                ],
-            },
-            "nodes": {"ready": ready_nodes, "desired": 2},
-        }
-    }
-    cluster.kubectl(
-        "-n",
-        namespace,
-        "patch",
-        "modeldeployment",
-        name,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps(status),
-    )
-    obj = json.loads(
-        cluster.kubectl("-n", namespace, "get", "modeldeployment", name, "-o", "json").stdout
-    )
-    server.load([obj])
-    return obj
 
 
 def labelled_pod(namespace: str, model: str, **spec: Any) -> dict[str, Any]:

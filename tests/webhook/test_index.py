@@ -127,3 +127,13 @@ def test_unreadable_object_is_skipped() -> None:
     bad["status"]["nodes"] = {"ready": "many"}
     index.replace_all([bad, md("ok")])
     assert index.get("team", "ok") is not None and index.get("team", "llama") is None
+
+
+def test_default_warm_label_is_the_planners() -> None:
+    """Without nodeLabel in status, the planner's warm_label_key of the mount digest is used."""
+    from modelprefetch.core.labels import warm_label_key
+
+    obj = md()
+    obj["status"]["resolved"]["mounts"][0]["nodeLabel"] = ""
+    obj["status"]["resolved"]["mounts"][0]["digest"] = "sha256:" + "11" * 32
+    assert build_entry(obj).warm_label == warm_label_key("team", "llama", "sha256:" + "11" * 32)

@@ -160,3 +160,16 @@ def test_random_bodies_never_500(body: bytes, path: str) -> None:
                 apply_patch(obj, json.loads(base64.b64decode(answer["patch"])))
 
     asyncio.run(run())
+
+
+async def test_default_recorder_feeds_prometheus() -> None:
+    """Without a recorder, decisions land in modelprefetch_webhook_requests_total."""
+    from modelprefetch import metrics
+
+    index = ModelIndex()
+    index.replace_all([md()])
+    counter = metrics.WEBHOOK_REQUESTS.labels("mutate-pods", "patched")
+    before = counter._value.get()
+    async with TestClient(TestServer(create_app(index))) as c:
+        await c.post("/mutate-pods", json=review(pod()))
+    assert counter._value.get() == before + 1

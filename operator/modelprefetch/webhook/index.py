@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from modelprefetch.api.v1alpha1 import parse_spec
 from modelprefetch.api.validation import describe
+from modelprefetch.core.labels import warm_label_key as default_warm_label_key
 from modelprefetch.webhook.types import (
     LabelMatcher,
     ModelEntry,
@@ -35,6 +36,7 @@ from modelprefetch.webhook.types import (
 logger = logging.getLogger(__name__)
 
 # (namespace, name, digest) -> node label key; used only when status has no nodeLabel
+# (status written by an older operator); the default is the planner's own function
 WarmLabelKey = Callable[[str, str, str], str]
 
 
@@ -45,7 +47,9 @@ def _condition_message(status: Mapping[str, Any], kind: str) -> str:
     return ""
 
 
-def build_entry(obj: Mapping[str, Any], warm_label_key: WarmLabelKey | None = None) -> ModelEntry:
+def build_entry(
+    obj: Mapping[str, Any], warm_label_key: WarmLabelKey | None = default_warm_label_key
+) -> ModelEntry:
     """Digest one ModelDeployment object (as the API server returns it) into a ModelEntry."""
     metadata = obj.get("metadata") or {}
     namespace, name = str(metadata.get("namespace", "")), str(metadata.get("name", ""))
@@ -63,12 +67,14 @@ def build_entry(obj: Mapping[str, Any], warm_label_key: WarmLabelKey | None = No
     if not reference:
         why = _condition_message(status, "Mountable") or "no runtime in the cluster can mount it"
         return _unusable(namespace, name, Readiness.NOT_MOUNTABLE, why)
-    warm_label = None
-    for mount in resolved.get("mounts") or ():
-        if isinstance(mount, Mapping) and mount.get("reference") == reference:
-            warm_label = mount.get("nodeLabel") or None
+    warm_label, mount_digest = None, str(digest)
+    for group in resolved.get("mounts") or ():
+        if isinstance(group, Mapping) and group.get("reference") == reference:
+            warm_label = group.get("nodeLabel") or None
+            mount_digest = str(group.get("digest") or digest)
     if warm_label is None and warm_label_key is not None:
-        warm_label = warm_label_key(namespace, name, str(digest))
+        # the label is keyed by the digest of the mounted reference (derived image or not)
+        warm_label = warm_label_key(namespace, name, mount_digest)
     ready_nodes = (status.get("nodes") or {}).get("ready") or 0
     readiness = Readiness.WARM if ready_nodes > 0 else Readiness.COLD
     mount = spec.mount
@@ -118,7 +124,7 @@ def _unusable(namespace: str, name: str, readiness: Readiness, message: str) -> 
 class ModelIndex:
     """ModelDeployments by (namespace, name), kept current by `apply` / `replace_all`."""
 
-    def __init__(self, warm_label_key: WarmLabelKey | None = None) -> None:
+    def __init__(self, warm_label_key: WarmLabelKey | None = default_warm_label_key) -> None:
         self._warm_label_key = warm_label_key
         self._by_ns: dict[str, dict[str, ModelEntry]] = {}
         # per namespace: entries with a podSelector, sorted by name (stable model order)
