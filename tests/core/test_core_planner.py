@@ -398,3 +398,18 @@ def test_no_events_without_transitions() -> None:
 def test_first_plan_announces_conditions() -> None:
     """The first plan emits one event per condition that appeared."""
     assert len(plan(world(nodes=FIVE)).events) == 4
+
+
+def test_webhook_keeps_mounting_the_old_digest_during_rollout() -> None:
+    """While only the old digest is Ready anywhere, new pods get the old reference."""
+    resolved = plan(rollout_world(new_ready_on_n1=False)).status["resolved"]
+    assert (resolved["mountedReference"], [m["current"] for m in resolved["mounts"]]) == (
+        existing().reference,
+        [True, False],
+    )
+
+
+def test_webhook_switches_once_the_new_digest_is_ready() -> None:
+    """When the new digest is Ready where the old one was, new pods get the new reference."""
+    resolved = plan(rollout_world(new_ready_on_n1=True)).status["resolved"]
+    assert resolved["mountedReference"] == existing(NEW_DIGEST).reference

@@ -156,3 +156,17 @@ def test_derivation_disabled_reports_empty_mount() -> None:
     """With derivation disabled, containerd nodes are unmountable and say why."""
     targets = group_by_mount(modelpack(), [node("c", CONTAINERD)], allow_derivation=False)
     assert [u.reason for u in targets.unmountable] == ["EmptyMountOnContainerd"]
+
+
+def test_sub_path_excludes_runtimes_that_ignore_it() -> None:
+    """With a subPath, containerd 2.1 (which ignores it) is unmountable; 2.2 is fine."""
+    targets = group_by_mount(
+        artifact(),
+        [node("old", "containerd://2.1.4"), node("new", CONTAINERD)],
+        allow_derivation=True,
+        needs_subpath=True,
+    )
+    assert (
+        [u.reason for u in targets.unmountable],
+        [n.name for g in targets.groups for n in g.nodes],
+    ) == (["SubPathUnsupported"], ["new"])

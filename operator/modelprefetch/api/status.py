@@ -37,8 +37,12 @@ class MountedReference(StatusModel):
     """containerRuntimeVersion values of the nodes using it."""
     nodes: Count = 0
     """Number of targeted nodes using it."""
+    ready: Count = 0
+    """Nodes where it is prefetched and verified."""
     node_label: str = ""
     """Node label set (to "true") on nodes where it is prefetched and Ready."""
+    current: bool = True
+    """False for a previous digest kept on nodes until the new one is Ready there."""
 
 
 class ResolvedModel(StatusModel):
@@ -51,7 +55,8 @@ class ResolvedModel(StatusModel):
     short_digest: str
     """First 12 hex digits of the digest, for display."""
     mounted_reference: str | None = None
-    """The reference workload pods mount (the one covering most targeted nodes)."""
+    """The reference the webhook mounts into new pods: the one Ready on most nodes (during
+    a rollout, the previous digest until the new one catches up)."""
     mounts: list[MountedReference] = Field(default_factory=list)
     """Every reference prefetched, by runtime group."""
     kind: str

@@ -63,6 +63,7 @@ def plan(world: World) -> Plan:
         artifact,
         matching_nodes(spec.nodes, world.nodes),
         allow_derivation=spec.model.allow_derivation,
+        needs_subpath=spec.mount.sub_path is not None,
     )
     records = failure_records(world.previous)
     labels = LabelChanges(world)
@@ -115,6 +116,7 @@ def plan(world: World) -> Plan:
         rolling_out=any(not r.done for r in retirements),
         label_keys=_keys_in_use(targets, world, retirements),
         records=records,
+        retirements=retirements,
     )
     return Plan(
         status=status,

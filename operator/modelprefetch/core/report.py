@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from modelprefetch.api.conditions import ConditionStatus, ConditionType
 from modelprefetch.api.status import MAX_LISTED_NODES
-from modelprefetch.core.labels import warm_label_key
+from modelprefetch.core.labels import prefetch_label_key, warm_key_for
 from modelprefetch.core.plan import NORMAL, WARNING, Event
 from modelprefetch.core.rollout import Retirement
 from modelprefetch.core.status import (
@@ -40,6 +41,7 @@ def build_status(
     rolling_out: bool,
     label_keys: Sequence[str],
     records: Mapping[str, FailureRecord],
+    retirements: Sequence[Retirement],
 ) -> dict[str, Any]:
     """The complete status of a resolved ModelDeployment."""
     assert world.resolved is not None
@@ -56,7 +58,7 @@ def build_status(
     verdicts[ConditionType.READY] = ready_verdict(list(verdicts.values()))
     return {
         "observedGeneration": world.generation,
-        "resolved": resolved_block(world, world.resolved, targets.groups),
+        "resolved": resolved_block(world, world.resolved, targets.groups, progress, retirements),
         "nodes": counts.to_status(),
         "failedNodes": failed_nodes(world, progress, records),
         "unmountableNodes": [
@@ -107,26 +109,20 @@ def count_nodes(
 
 
 def resolved_block(
-    world: World, artifact: ResolvedArtifact, groups: Sequence[MountGroup]
+    world: World,
+    artifact: ResolvedArtifact,
+    groups: Sequence[MountGroup],
+    progress: Sequence[NodeProgress],
+    retirements: Sequence[Retirement],
 ) -> dict[str, Any]:
     """status.resolved: what the reference resolved to and what is mounted."""
-    # The webhook mounts one reference: the one most targeted nodes can mount.
-    main = max(groups, key=lambda g: (len(g.nodes), g.reference), default=None)
+    mounts = mount_entries(world, groups, progress, retirements)
     block: dict[str, Any] = {
         "reference": world.spec.model.reference,
         "digest": artifact.digest,
         "shortDigest": short_digest(artifact.digest),
-        "mountedReference": main.reference if main else None,
-        "mounts": [
-            {
-                "reference": g.reference,
-                "digest": g.digest,
-                "runtimes": list(g.runtimes),
-                "nodes": len(g.nodes),
-                "nodeLabel": _warm_key(world, g),
-            }
-            for g in groups
-        ],
+        "mountedReference": webhook_reference(mounts),
+        "mounts": mounts,
         "kind": str(artifact.kind),
         "format": artifact.format,
         "name": artifact.name,
@@ -139,8 +135,57 @@ def resolved_block(
     return {key: value for key, value in block.items() if value is not None}
 
 
-def _warm_key(world: World, group: MountGroup) -> str:
-    return warm_label_key(world.namespace, world.name, group.digest)
+def mount_entries(
+    world: World,
+    groups: Sequence[MountGroup],
+    progress: Sequence[NodeProgress],
+    retirements: Sequence[Retirement],
+) -> list[dict[str, Any]]:
+    """Current references by runtime group, then previous ones still held somewhere."""
+    ready = Counter(p.label_key for p in progress if p.state is NodeState.READY)
+    entries = []
+    for group in groups:
+        label_key = prefetch_label_key(world.namespace, world.name, group.digest)
+        entries.append(
+            {
+                "reference": group.reference,
+                "digest": group.digest,
+                "runtimes": list(group.runtimes),
+                "nodes": len(group.nodes),
+                "ready": ready[label_key],
+                "nodeLabel": warm_key_for(label_key),
+                "current": True,
+            }
+        )
+    for retirement in retirements:
+        if retirement.done or not retirement.keep_nodes:
+            continue
+        ds = retirement.daemonset
+        entries.append(
+            {
+                "reference": ds.reference,
+                "digest": ds.digest,
+                "runtimes": [],
+                "nodes": len(retirement.keep_nodes),
+                "ready": len(retirement.keep_nodes),
+                "nodeLabel": warm_key_for(ds.label_key),
+                "current": False,
+            }
+        )
+    return entries
+
+
+def webhook_reference(mounts: Sequence[Mapping[str, Any]]) -> str | None:
+    """The one reference the webhook mounts into new pods.
+
+    The one Ready on most nodes, so new pods start warm: during a rollout that stays the
+    previous digest until the new one has caught up. Ties go to the current digest, then
+    to the reference most targeted nodes can mount.
+    """
+    if not mounts:
+        return None
+    best = max(mounts, key=lambda m: (m["ready"], m["current"], m["nodes"], m["reference"]))
+    return str(best["reference"])
 
 
 def short_digest(digest: str) -> str:

@@ -12,7 +12,7 @@ Runtime grouping asks `modelprefetch.oci.mount.decide_mount` once per distinct
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from modelprefetch.api.scheduling import (
     NodeSelectorOperator,
@@ -149,9 +149,17 @@ def _tolerates(toleration: Toleration, taint: Taint) -> bool:
 
 
 def group_by_mount(
-    artifact: ResolvedArtifact, nodes: Iterable[NodeInfo], *, allow_derivation: bool
+    artifact: ResolvedArtifact,
+    nodes: Iterable[NodeInfo],
+    *,
+    allow_derivation: bool,
+    needs_subpath: bool = False,
 ) -> Targets:
-    """Group targeted nodes by the reference their runtime mounts as files."""
+    """Group targeted nodes by the reference their runtime mounts as files.
+
+    With `needs_subpath` (spec.mount.subPath set), runtimes that would silently ignore
+    the subPath (containerd 2.1) count as unmountable: pods would see the wrong tree.
+    """
     decisions: dict[str, MountDecision] = {}
     by_reference: dict[str, list[NodeInfo]] = {}
     awaiting: list[NodeInfo] = []
@@ -162,6 +170,8 @@ def group_by_mount(
         if decision is None:
             runtime = parse_runtime(node.runtime_version)
             decision = decide_mount(artifact, runtime, allow_derivation=allow_derivation)
+            if needs_subpath and not decision.subpath_supported:
+                decision = _without_subpath(decision)
             decisions[node.runtime_version] = decision
         if decision.mountable and decision.reference is not None:
             by_reference.setdefault(decision.reference, []).append(node)
@@ -182,6 +192,19 @@ def group_by_mount(
         for reference, members in sorted(by_reference.items())
     )
     return Targets(groups, tuple(awaiting), tuple(unmountable), derivation_message)
+
+
+def _without_subpath(decision: MountDecision) -> MountDecision:
+    message = (
+        f"{decision.runtime.raw} ignores subPath on image volumes and spec.mount.subPath is set"
+    )
+    return replace(
+        decision,
+        reference=None,
+        needs_derivation=False,
+        reason="SubPathUnsupported",
+        message=message,
+    )
 
 
 def digest_of(pinned_reference: str) -> str:
