@@ -93,6 +93,32 @@ def test_observe_prefetch_feeds_histogram_and_node_gauge(ns: str) -> None:
     assert value("modelprefetch_node_prefetch_duration_seconds", **node_a) == 42
 
 
+def test_observe_prefetch_ignores_the_same_duration_again(ns: str) -> None:
+    """Reporting the same node and duration twice observes it once; a new one counts."""
+    metrics.observe_prefetch(ns, "m", "node-a", 42.0)
+    metrics.observe_prefetch(ns, "m", "node-a", 42.0)
+    assert value("modelprefetch_prefetch_duration_seconds_count", namespace=ns, model="m") == 1
+    metrics.observe_prefetch(ns, "m", "node-a", 50.0)
+    assert value("modelprefetch_prefetch_duration_seconds_count", namespace=ns, model="m") == 2
+
+
+def test_observe_prefetch_counts_again_after_forget_node(ns: str) -> None:
+    """A node that left and came back is observed again, even with the same duration."""
+    metrics.observe_prefetch(ns, "m", "node-a", 42.0)
+    metrics.forget_node(ns, "m", "node-a")
+    metrics.observe_prefetch(ns, "m", "node-a", 42.0)
+    assert value("modelprefetch_prefetch_duration_seconds_count", namespace=ns, model="m") == 2
+
+
+def test_record_node_states_replaces_the_node_set(ns: str) -> None:
+    """record_node_states sets each node's state and forgets nodes no longer listed."""
+    metrics.record_node_states(ns, "m", {"node-a": "pulling", "node-b": "waiting"})
+    metrics.record_node_states(ns, "m", {"node-a": "ready"})
+    base = {"namespace": ns, "model": "m"}
+    assert value("modelprefetch_node_state", **base, node="node-a", state="ready") == 1
+    assert value("modelprefetch_node_state", **base, node="node-b", state="waiting") is None
+
+
 def test_node_state_keeps_only_the_current_state(ns: str) -> None:
     """Setting a new node state removes the series of the previous one."""
     metrics.node_state(ns, "m", "node-a", "pulling")

@@ -12,7 +12,7 @@ typed helpers below rather than the metric objects, so label names stay in one p
       modelprefetch_resolve_duration_seconds          histogram  registry resolve time
       modelprefetch_resolve_errors_total{reason}      counter    failed resolves by error reason
       modelprefetch_prefetch_duration_seconds         histogram  per-node prefetch time
-    per node (labels namespace, model, node)
+    per node (labels namespace, model, node; record_node_states() keeps the set exact)
       modelprefetch_node_state{state}                 gauge      1 for the node's current state
       modelprefetch_node_prefetch_duration_seconds    gauge      last prefetch time on the node
     operator
@@ -27,6 +27,7 @@ typed helpers below rather than the metric objects, so label names stay in one p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from aiohttp import web
@@ -197,8 +198,21 @@ def observe_resolve(namespace: str, name: str, seconds: float, error_reason: str
         RESOLVE_ERRORS.labels(namespace, name, error_reason).inc()
 
 
+# (namespace, model, node) -> the last prefetch duration observed there.
+_last_prefetch: dict[tuple[str, str, str], float] = {}
+
+
 def observe_prefetch(namespace: str, name: str, node: str, seconds: float) -> None:
-    """Record a completed prefetch of a model on a node (call once per holder pod Ready)."""
+    """Record a completed prefetch of a model on a node.
+
+    Idempotent per node and duration: a level-triggered reconcile may report every Ready
+    holder pod each time (its duration, Ready time minus creation time, does not change);
+    only a new duration on that node is observed again.
+    """
+    key = (namespace, name, node)
+    if _last_prefetch.get(key) == seconds:
+        return
+    _last_prefetch[key] = seconds
     PREFETCH_DURATION.labels(namespace, name).observe(seconds)
     NODE_PREFETCH_DURATION.labels(namespace, name, node).set(seconds)
 
@@ -213,11 +227,26 @@ def node_state(namespace: str, name: str, node: str, state: str) -> None:
     NODE_STATE.labels(namespace, name, node, state).set(1)
 
 
+def record_node_states(namespace: str, name: str, states: Mapping[str, str]) -> None:
+    """Set the state of every target node of a model (node -> one of NODE_STATES).
+
+    Nodes reported before but missing now are forgotten, so one call per reconcile
+    keeps the per-node table exact.
+    """
+    for node, state in states.items():
+        node_state(namespace, name, node, state)
+    known = {labels[2] for labels in _children(NODE_STATE) if labels[:2] == (namespace, name)}
+    known |= {node for (ns, model, node) in _last_prefetch if (ns, model) == (namespace, name)}
+    for node in known - states.keys():
+        forget_node(namespace, name, node)
+
+
 def forget_node(namespace: str, name: str, node: str) -> None:
     """Drop the per-node series of a model on a node that left the target set."""
     for state in NODE_STATES:
         NODE_STATE.remove(namespace, name, node, state)
     NODE_PREFETCH_DURATION.remove(namespace, name, node)
+    _last_prefetch.pop((namespace, name, node), None)
 
 
 _PER_MODEL: Final = (
@@ -240,12 +269,15 @@ def forget_model(namespace: str, name: str) -> None:
         for labels in _children(metric):
             if labels[:2] == key:
                 metric.remove(*labels)
+    for seen in [seen for seen in _last_prefetch if seen[:2] == key]:
+        del _last_prefetch[seen]
 
 
 def forget_all_models() -> None:
     """Drop every per-model and per-node series (a replica that stops leading)."""
     for metric in _PER_MODEL:
         metric.clear()
+    _last_prefetch.clear()
 
 
 def observe_reconcile(seconds: float, error: bool) -> None:
