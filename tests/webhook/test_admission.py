@@ -186,3 +186,11 @@ def test_unanswerable_bodies_raise_bad_review(body: bytes) -> None:
     """Bodies without a usable request.uid are rejected as bad reviews."""
     with pytest.raises(BadReviewError):
         parse_review(body)
+
+
+def test_non_string_label_values_are_denied() -> None:
+    """Label values that are not strings are denied, not crashed on."""
+    p = pod()
+    p["metadata"]["labels"]["app"] = ["x"]
+    answer, decision = review_pod(request(p), index_of(md()))
+    assert decision == "denied" and "metadata.labels" in answer["response"]["status"]["message"]

@@ -197,3 +197,17 @@ def test_input_pod_is_not_modified() -> None:
     before = repr(p)
     mutate_pod(p, [entry("a"), entry("b")])
     assert repr(p) == before
+
+
+def test_unhashable_expression_key_is_tolerated() -> None:
+    """A matchExpressions entry with a non-string key does not crash the merge."""
+    terms = [{"matchExpressions": [{"key": ["x"], "operator": "Exists"}]}]
+    p = pod(
+        affinity={
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}
+            }
+        }
+    )
+    ops = mutate_pod(p, [entry(scheduling=Scheduling.REQUIRED)])
+    assert ops[-1]["path"] == "/spec/affinity/nodeAffinity"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from typing import Any
 
@@ -187,3 +188,54 @@ def test_required_warm_label_in_every_term(p: dict[str, Any], ms: list[Any]) -> 
     for term in terms:
         keys = {e["key"] for e in term["matchExpressions"] if e["operator"] == "Exists"}
         assert set(required) <= keys
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.sampled_from(["app", "Exists", "/m", "c0"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["name", "key", "operator", "mountPath", "env", "matchExpressions"]),
+            inner,
+            max_size=3,
+        )
+    ),
+    max_leaves=12,
+)
+_SPEC_LISTS = ("containers", "initContainers", "volumes", "imagePullSecrets")
+_garbage_pods = st.fixed_dictionaries(
+    {},
+    optional={
+        "metadata": st.one_of(_json, st.fixed_dictionaries({"annotations": _json})),
+        "spec": st.one_of(
+            _json,
+            st.fixed_dictionaries(
+                {},
+                optional=dict.fromkeys(_SPEC_LISTS, _json)
+                | {
+                    "affinity": st.one_of(
+                        _json,
+                        st.builds(
+                            lambda r, p: {
+                                "nodeAffinity": {
+                                    "requiredDuringSchedulingIgnoredDuringExecution": r,
+                                    "preferredDuringSchedulingIgnoredDuringExecution": p,
+                                }
+                            },
+                            st.one_of(_json, st.builds(lambda t: {"nodeSelectorTerms": t}, _json)),
+                            _json,
+                        ),
+                    )
+                },
+            ),
+        ),
+    },
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_garbage_pods, models)
+def test_garbage_shapes_raise_only_conflicts(p: dict[str, Any], ms: list[Any]) -> None:
+    """Arbitrary JSON where pod fields belong gives a patch or a PodConflictError, nothing else."""
+    with contextlib.suppress(PodConflictError):
+        mutate_pod(p, ms)

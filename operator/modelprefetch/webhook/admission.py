@@ -109,7 +109,11 @@ def pod_models(request: Mapping[str, Any], index: ModelIndex) -> tuple[list[Mode
     annotations = metadata.get("annotations") or {}
     if not isinstance(labels, dict) or not isinstance(annotations, dict):
         raise PodConflictError("metadata", "labels and annotations must be objects")
+    if not all(isinstance(v, str) for v in labels.values()):
+        raise PodConflictError("metadata.labels", "label values must be strings")
     namespace = request.get("namespace") or metadata.get("namespace") or ""
+    if not isinstance(namespace, str):
+        raise PodConflictError("namespace", "must be a string")
     asked = [
         (name, _field(constants.POD_MODEL_LABEL, "labels"))
         for name in _names(labels.get(constants.POD_MODEL_LABEL))

@@ -228,7 +228,11 @@ def _node_affinity(spec: dict[str, Any], models: Sequence[ModelEntry]) -> dict[s
             term = _dict(term, "nodeSelectorTerms[]")
             exprs = list(_list(term.get("matchExpressions"), "matchExpressions"))
             have = {
-                e.get("key") for e in exprs if isinstance(e, dict) and e.get("operator") == "Exists"
+                e["key"]
+                for e in exprs
+                if isinstance(e, dict)
+                and isinstance(e.get("key"), str)
+                and e.get("operator") == "Exists"
             }
             exprs += [{"key": k, "operator": "Exists"} for k in required_keys if k not in have]
             new_terms.append({**term, "matchExpressions": exprs})
