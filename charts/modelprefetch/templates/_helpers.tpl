@@ -88,3 +88,18 @@ app.kubernetes.io/component: operator
 {{- $base := list "kube-system" "kube-public" "kube-node-lease" .Release.Namespace }}
 {{- concat $base .Values.webhook.excludeNamespaces | uniq | sortAlpha | toYaml }}
 {{- end }}
+
+{{/* clientConfig of a webhook: the Service, or webhook.url (operator outside the cluster). */}}
+{{- define "modelprefetch.webhookClient" -}}
+{{- $ := index . 0 }}
+{{- $path := index . 1 }}
+{{- if $.Values.webhook.url }}
+url: {{ printf "%s%s" (trimSuffix "/" $.Values.webhook.url) $path | quote }}
+{{- else }}
+service:
+  name: {{ include "modelprefetch.webhookServiceName" $ }}
+  namespace: {{ $.Release.Namespace }}
+  path: {{ $path }}
+  port: 443
+{{- end }}
+{{- end }}
