@@ -104,10 +104,10 @@ def test_run_writes_status_and_holds(tmp_path: Path) -> None:
 def test_run_failure_writes_termination_log(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A bad tree exits 1, with the message on stderr and in the termination log."""
+    """A bad tree exits 3, with the message on stderr and in the termination log."""
     model = make_model(tmp_path, {"a": b"xy"})
     args = args_for(tmp_path, model, expected_file(tmp_path, [["a", 2], ["b", 1]]))
-    assert hold.run(args, hold=held) == 1
+    assert hold.run(args, hold=held) == hold.EXIT_VERIFICATION_FAILED
     message = "1 of 2 files missing: b"
     assert (args.termination_log.read_text(), capsys.readouterr().err.strip()) == (message, message)
 
@@ -126,7 +126,7 @@ def test_malformed_expected_list_fails(tmp_path: Path) -> None:
     bad = tmp_path / "expected-files.json"
     bad.write_text('{"a": 1}')
     args = args_for(tmp_path, model, bad)
-    assert hold.run(args, hold=held) == 1
+    assert hold.run(args, hold=held) == hold.EXIT_VERIFICATION_FAILED
     assert "not a list of [path, size] pairs" in args.termination_log.read_text()
 
 

@@ -6,8 +6,9 @@ Runs in the prefetch DaemonSet's pod. The model is mounted as an image volume at
 * Files all present with the right sizes: write --status-file, then sleep until
   SIGTERM (exit 0). The pod's exec readiness probe (`hold --probe`) turns Ready.
 * Empty mount, missing files or wrong sizes: print why to stderr and to the
-  termination log, exit 1. The pod never becomes Ready; the operator reads the
-  message from the container's terminated state and reports the node.
+  termination log, exit 3 (EXIT_VERIFICATION_FAILED). The pod never becomes Ready;
+  the operator reads the message from the container's terminated state and fails the
+  node at once.
 
 Standard library only, imported fast: the probe runs every few seconds.
 """
@@ -28,6 +29,9 @@ DEFAULT_EXPECTED_FILES = "/etc/modelprefetch/expected-files.json"
 DEFAULT_STATUS_FILE = "/run/modelprefetch/status.json"
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 LISTED_NAMES = 5  # names quoted in a message; the rest are counted
+# Exit code when the mounted tree is wrong, distinct from a crash (1) or a signal (128+n):
+# the operator fails the node at once only for this code.
+EXIT_VERIFICATION_FAILED = 3
 
 ExpectedFile = tuple[str, int]
 
@@ -162,11 +166,11 @@ def run(
         expected = load_expected(args.expected_files)
     except ValueError as exc:
         report_failure(str(exc), args.termination_log)
-        return 1
+        return EXIT_VERIFICATION_FAILED
     problem = check_tree(args.model_dir, expected)
     if problem is not None:
         report_failure(problem, args.termination_log)
-        return 1
+        return EXIT_VERIFICATION_FAILED
 
     def ready() -> None:
         write_status(args.status_file, expected)

@@ -147,7 +147,7 @@ def test_verification_failure_fails_at_once() -> None:
         "n1",
         ready=False,
         terminated_message="Model mount /model is empty",
-        terminated_exit_code=1,
+        terminated_exit_code=3,
         waiting_reason="CrashLoopBackOff",
     )
     result = plan(world(nodes=(labelled("n1"),), holder_pods=(pod,)))
@@ -413,3 +413,20 @@ def test_webhook_switches_once_the_new_digest_is_ready() -> None:
     """When the new digest is Ready where the old one was, new pods get the new reference."""
     resolved = plan(rollout_world(new_ready_on_n1=True)).status["resolved"]
     assert resolved["mountedReference"] == existing(NEW_DIGEST).reference
+
+
+def test_crash_is_not_a_verification_failure() -> None:
+    """A holder that crashed (exit 1, traceback in the message) waits for the timeout."""
+    pod = holder("n1", ready=False, terminated_message="Traceback ...", terminated_exit_code=1)
+    result = plan(world(nodes=(labelled("n1"),), holder_pods=(pod,)))
+    assert (result.status["failedNodes"], result.status["nodes"]["pulling"]) == ([], 1)
+
+
+def test_ready_node_that_restarts_gets_a_fresh_timeout() -> None:
+    """A warm node whose holder is no longer Ready pulls again with the clock restarted."""
+    was_ready = labelled("n1", admitted(timedelta(days=3)), **{warm(): "true"})
+    result = plan(world(nodes=(was_ready,), holder_pods=(holder("n1", ready=False),)))
+    assert (result.node_labels, result.status["failedNodes"]) == (
+        {"n1": {warm(): None, key(): admitted(timedelta(0))}},
+        [],
+    )

@@ -147,9 +147,14 @@ def _label_progress(
         labels.set(name, warm, WARM_VALUE if p.state is NodeState.READY else None)
         if p.state is NodeState.FAILED:
             labels.set(name, p.label_key, None)
-        elif name in joining or (p.label_key in p.node.labels and p.admitted is None):
-            # Joining now, or an unreadable admission time: start the clock now.
+        elif name in joining or _clock_restarts(p):
             labels.set(name, p.label_key, admission_value(now))
+
+
+def _clock_restarts(p: NodeProgress) -> bool:
+    """Pulling again after being Ready, or an admission time that does not parse."""
+    unreadable = p.label_key in p.node.labels and p.admitted is None
+    return p.restart_clock or unreadable
 
 
 def _unlabel_untargeted(labels: LabelChanges, world: World, targets: Targets) -> None:

@@ -22,11 +22,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from modelprefetch.api.types import scale_int_or_percent
-from modelprefetch.core.labels import admitted_at
+from modelprefetch.core.labels import admitted_at, warm_key_for
 from modelprefetch.core.world import HolderPod, NodeInfo, Problem
+from modelprefetch.hold import EXIT_VERIFICATION_FAILED
 
-# hold exits with a message when the mounted files are wrong: retrying cannot help
-# until the node or the model changes, so the node fails at once instead of timing out.
+# hold exits with EXIT_VERIFICATION_FAILED when the mounted files are wrong: retrying
+# cannot help until the node or the model changes, so the node fails at once.
 VERIFICATION_FAILED = "VerificationFailed"
 TIMEOUT = "Timeout"
 
@@ -50,6 +51,7 @@ class NodeProgress:
     state: NodeState
     admitted: datetime | None = None  # from the label value, for PULLING/READY
     failure: Problem | None = None  # for FAILED: why
+    restart_clock: bool = False  # PULLING again after being Ready: admitted is now
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +79,17 @@ def classify(
     admitted = admitted_at(value)
     if holder is not None and holder.ready:
         return NodeProgress(node, label_key, NodeState.READY, admitted)
-    if holder is not None and holder.terminated_message and holder.terminated_exit_code:
-        problem = Problem(VERIFICATION_FAILED, holder.terminated_message.strip())
+    if holder is not None and holder.terminated_exit_code == EXIT_VERIFICATION_FAILED:
+        message = (holder.terminated_message or "").strip() or "The model files are wrong"
+        problem = Problem(VERIFICATION_FAILED, message)
         return NodeProgress(node, label_key, NodeState.FAILED, admitted, problem)
+    if warm_key_for(label_key) in node.labels:
+        # Ready at the last reconcile (warm), not now: the holder restarted (node reboot,
+        # eviction). Give it a fresh timeout instead of failing it on the old admission.
+        return NodeProgress(node, label_key, NodeState.PULLING, now, restart_clock=True)
     if admitted is not None and now - admitted >= timeout:
-        return NodeProgress(
-            node, label_key, NodeState.FAILED, admitted, timeout_problem(holder, timeout)
-        )
+        problem = timeout_problem(holder, timeout)
+        return NodeProgress(node, label_key, NodeState.FAILED, admitted, problem)
     return NodeProgress(node, label_key, NodeState.PULLING, admitted)
 
 
