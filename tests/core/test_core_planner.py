@@ -430,3 +430,29 @@ def test_ready_node_that_restarts_gets_a_fresh_timeout() -> None:
         {"n1": {warm(): None, key(): admitted(timedelta(0))}},
         [],
     )
+
+
+def test_failed_refresh_keeps_the_digest_and_says_so() -> None:
+    """A refresh error with the last artifact still known keeps Resolved True, RefreshFailed."""
+    problem = Problem("RegistryUnavailable", "503 from registry.example.com")
+    result = plan(world(nodes=FIVE, resolve_error=problem))
+    resolved = condition(result, "Resolved")
+    assert (resolved["status"], resolved["reason"], len(result.daemonsets)) == (
+        "True",
+        "RefreshFailed",
+        1,
+    )
+
+
+def test_restart_with_registry_down_keeps_ready() -> None:
+    """Unresolved after a restart, a previously Ready deployment stays Ready."""
+    nodes = (labelled("n1", **{warm(): "true"}),)
+    ready = plan(world(nodes=nodes, holder_pods=(holder("n1", ready=True),)))
+    problem = Problem("RegistryUnavailable", "503 from registry.example.com")
+    result = plan(
+        world(nodes=nodes, resolved=None, resolve_error=problem, previous_status=ready.status)
+    )
+    assert (condition(result, "Resolved")["reason"], condition(result, "Ready")["status"]) == (
+        "RefreshFailed",
+        "True",
+    )

@@ -35,6 +35,7 @@ from modelprefetch.core.waves import (
     wave_size,
 )
 from modelprefetch.core.world import HolderPod, World
+from modelprefetch.oci.artifact import ResolvedArtifact
 
 __all__ = ["plan"]
 
@@ -56,59 +57,35 @@ def plan(world: World) -> Plan:
     if world.resolved is None:
         status = unresolved_status(world)
         return Plan(status=status, events=tuple(events_for(world, status, ())))
-    artifact = world.resolved
     spec = world.spec
     holders = _holders_by_node(world.holder_pods)
     targets = group_by_mount(
-        artifact,
+        world.resolved,
         matching_nodes(spec.nodes, world.nodes),
         allow_derivation=spec.model.allow_derivation,
         needs_subpath=spec.mount.sub_path is not None,
     )
     records = failure_records(world.previous)
-    labels = LabelChanges(world)
-    daemonsets = []
-    progress: list[NodeProgress] = []
-    for group in targets.groups:
-        name = holder_daemonset_name(world.name, world.namespace, group.digest)
-        key = prefetch_label_key(world.namespace, world.name, group.digest)
-        daemonsets.append(
-            build_holder_daemonset(
-                namespace=world.namespace,
-                name=world.name,
-                uid=world.uid,
-                spec=spec,
-                reference=group.reference,
-                digest=group.digest,
-                files=artifact.files,
-                settings=world.settings,
-            )
+    progress = [
+        classify(
+            node,
+            prefetch_label_key(world.namespace, world.name, group.digest),
+            holders.get(
+                (holder_daemonset_name(world.name, world.namespace, group.digest), node.name)
+            ),
+            timeout=spec.prefetch.timeout,
+            now=world.now,
+            failure=records.get(node.name),
         )
-        for node in group.nodes:
-            holder = holders.get((name, node.name))
-            progress.append(
-                classify(
-                    node,
-                    key,
-                    holder,
-                    timeout=spec.prefetch.timeout,
-                    now=world.now,
-                    failure=records.get(node.name),
-                )
-            )
+        for group in targets.groups
+        for node in group.nodes
+    ]
     wave = wave_size(spec.prefetch.max_concurrent_nodes, targets.desired)
-    pulling = sum(p.state is NodeState.PULLING for p in progress)
-    admitted = admit(progress, wave - pulling)
-    _label_progress(labels, progress, admitted, world.now)
-    _unlabel_untargeted(labels, world, targets)
+    admitted = admit(progress, wave - sum(p.state is NodeState.PULLING for p in progress))
     retirements = _retirements(world, holders, targets, progress)
-    for retirement in retirements:
-        for node_name, keys in retirement.label_removals.items():
-            for key in keys:
-                labels.set(node_name, key, None)
-    _unlabel_orphans(labels, world, targets, retirements)
     status = build_status(
         world,
+        world.resolved,
         targets=targets,
         progress=progress,
         admitted=admitted,
@@ -120,13 +97,49 @@ def plan(world: World) -> Plan:
     )
     return Plan(
         status=status,
-        daemonsets=tuple(daemonsets),
+        daemonsets=tuple(_daemonsets(world, targets, world.resolved)),
         delete_daemonsets=tuple(sorted(r.daemonset.name for r in retirements if r.done)),
-        node_labels=labels.changes,
+        node_labels=_label_changes(world, targets, progress, admitted, retirements),
         events=tuple(events_for(world, status, retirements)),
         requeue_after=_requeue_after(world, status, progress, admitted, retirements),
         publish_derived_image=bool(targets.awaiting_derivation),
     )
+
+
+def _daemonsets(world: World, targets: Targets, artifact: ResolvedArtifact) -> list[dict[str, Any]]:
+    """One holder DaemonSet per mounted reference."""
+    return [
+        build_holder_daemonset(
+            namespace=world.namespace,
+            name=world.name,
+            uid=world.uid,
+            spec=world.spec,
+            reference=group.reference,
+            digest=group.digest,
+            files=artifact.files,
+            settings=world.settings,
+        )
+        for group in targets.groups
+    ]
+
+
+def _label_changes(
+    world: World,
+    targets: Targets,
+    progress: list[NodeProgress],
+    admitted: list[NodeProgress],
+    retirements: list[Retirement],
+) -> dict[str, dict[str, str | None]]:
+    """Every node label change: waves, warm marks, leavers, retirements, orphans."""
+    labels = LabelChanges(world)
+    _label_progress(labels, progress, admitted, world.now)
+    _unlabel_untargeted(labels, world, targets)
+    for retirement in retirements:
+        for node_name, keys in retirement.label_removals.items():
+            for key in keys:
+                labels.set(node_name, key, None)
+    _unlabel_orphans(labels, world, targets, retirements)
+    return labels.changes
 
 
 def _holders_by_node(pods: Iterable[HolderPod]) -> dict[tuple[str, str], HolderPod]:

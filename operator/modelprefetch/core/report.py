@@ -33,6 +33,7 @@ MAX_FAILURE_EVENTS = 5  # per reconcile; the rest are in status.failedNodes
 
 def build_status(
     world: World,
+    artifact: ResolvedArtifact,
     *,
     targets: Targets,
     progress: Sequence[NodeProgress],
@@ -44,11 +45,10 @@ def build_status(
     retirements: Sequence[Retirement],
 ) -> dict[str, Any]:
     """The complete status of a resolved ModelDeployment."""
-    assert world.resolved is not None
     counts = count_nodes(targets, progress, admitted)
     verdicts = {
         ConditionType.RESOLVED: resolved_verdict(
-            world.spec.model.reference, world.resolved.digest, None
+            world.spec.model.reference, artifact.digest, world.resolve_error
         ),
         ConditionType.MOUNTABLE: mountable_verdict(targets, world.derive_error),
         ConditionType.PREFETCHED: prefetched_verdict(
@@ -58,7 +58,7 @@ def build_status(
     verdicts[ConditionType.READY] = ready_verdict(list(verdicts.values()))
     return {
         "observedGeneration": world.generation,
-        "resolved": resolved_block(world, world.resolved, targets.groups, progress, retirements),
+        "resolved": resolved_block(world, artifact, targets.groups, progress, retirements),
         "nodes": counts.to_status(),
         "failedNodes": failed_nodes(world, progress, records),
         "unmountableNodes": [
@@ -73,9 +73,14 @@ def build_status(
 
 
 def unresolved_status(world: World) -> dict[str, Any]:
-    """The previous status with Resolved (and Ready) updated: nothing else is known."""
+    """The previous status with Resolved (and Ready) updated: nothing else is known.
+
+    After an operator restart with the registry unreachable, the last resolved digest is
+    still held and mounted: Ready then follows the previous Mountable and Prefetched.
+    """
     previous = {c.get("type"): c for c in _previous_conditions(world)}
-    resolved = resolved_verdict(world.spec.model.reference, None, world.resolve_error)
+    last_digest = (world.previous.get("resolved") or {}).get("digest")
+    resolved = resolved_verdict(world.spec.model.reference, last_digest, world.resolve_error)
     verdicts = {ConditionType.RESOLVED: resolved}
     for type_ in (ConditionType.MOUNTABLE, ConditionType.PREFETCHED):
         old = previous.get(type_)
@@ -84,7 +89,8 @@ def unresolved_status(world: World) -> dict[str, Any]:
             if old
             else not_resolved()
         )
-    verdicts[ConditionType.READY] = ready_verdict([resolved])
+    parts = [resolved] if last_digest is None else list(verdicts.values())
+    verdicts[ConditionType.READY] = ready_verdict(parts)
     status = dict(world.previous)
     status["observedGeneration"] = world.generation
     status["conditions"] = conditions(

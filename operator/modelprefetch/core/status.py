@@ -66,7 +66,10 @@ def rfc3339(moment: datetime) -> str:
 
 
 def resolved_verdict(reference: str, digest: str | None, error: Problem | None) -> Verdict:
-    """Resolved: did the reference resolve to a digest."""
+    """Resolved: is a digest known. A failed refresh keeps the last digest in use."""
+    if digest is not None and error is not None:
+        message = f"Using {digest}; resolving {reference} again failed: {error.message}"
+        return Verdict(ConditionStatus.TRUE, "RefreshFailed", message)
     if digest is not None:
         return Verdict(ConditionStatus.TRUE, "Resolved", f"Resolved {reference} to {digest}")
     if error is not None:
