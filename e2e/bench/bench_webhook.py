@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import ssl
 import tempfile
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
+from e2e.webhook.apiclient import histogram_quantile, kube_session, webhook_histogram
 from e2e.webhook.harness import start_webhook_process
 
 DIGEST = "sha256:" + "cd" * 32
@@ -193,58 +192,6 @@ async def bench_in_process(
         server.stop()
 
 
-def _kube_session(kubeconfig: Path) -> tuple[str, ssl.SSLContext, dict[str, str]]:
-    """Server URL, TLS context (client certificate) and headers from a kubeconfig."""
-    config = yaml.safe_load(kubeconfig.read_text())
-    context_name = config["current-context"]
-    context = next(c["context"] for c in config["contexts"] if c["name"] == context_name)
-    cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
-    user = next(u["user"] for u in config["users"] if u["name"] == context["user"])
-    tmp = Path(tempfile.mkdtemp(prefix="bench-kube-"))
-
-    def material(key: str) -> str | None:
-        if f"{key}-data" in user or f"{key}-data" in cluster:
-            path = tmp / key
-            path.write_bytes(base64.b64decode((user | cluster)[f"{key}-data"]))
-            return str(path)
-        return (user | cluster).get(key)
-
-    ctx = ssl.create_default_context(cafile=material("certificate-authority"))
-    cert, key = material("client-certificate"), material("client-key")
-    if cert and key:
-        ctx.load_cert_chain(cert, key)
-    headers = {"Authorization": f"Bearer {user['token']}"} if "token" in user else {}
-    return cluster["server"].rstrip("/"), ctx, headers
-
-
-def _webhook_histogram(metrics: str, webhook: str) -> dict[float, float]:
-    """Cumulative bucket counts of the API server's admission duration for one webhook."""
-    out: dict[float, float] = {}
-    for line in metrics.splitlines():
-        if (
-            line.startswith("apiserver_admission_webhook_admission_duration_seconds_bucket{")
-            and f'name="{webhook}"' in line
-        ):
-            le = line.split('le="')[1].split('"')[0]
-            bound = float("inf") if le == "+Inf" else float(le)
-            out[bound] = out.get(bound, 0.0) + float(line.rsplit(" ", 1)[1])
-    return out
-
-
-def _histogram_quantile(
-    before: dict[float, float], after: dict[float, float], q: float
-) -> float | None:
-    bounds = sorted(after)
-    counts = [after[b] - before.get(b, 0.0) for b in bounds]
-    if not counts or counts[-1] <= 0:
-        return None
-    rank = q * counts[-1]
-    for bound, count in zip(bounds, counts, strict=True):
-        if count >= rank:
-            return bound * 1000
-    return None
-
-
 async def bench_through_apiserver(
     kubeconfig: str | Path,
     namespace: str,
@@ -260,7 +207,7 @@ async def bench_through_apiserver(
     Needs: the webhook configuration installed and pointing at a running webhook, and
     ModelDeployment `model` Ready in `namespace`.
     """
-    server, ctx, headers = _kube_session(Path(kubeconfig))
+    server, ctx, headers = kube_session(Path(kubeconfig))
     url = f"{server}/api/v1/namespaces/{namespace}/pods" + ("?dryRun=All" if dry_run else "")
     results: dict[str, Any] = {"rate": rate}
     async with aiohttp.ClientSession(
@@ -290,14 +237,14 @@ async def bench_through_apiserver(
                     await resp.read()
                     statuses[resp.status] = statuses.get(resp.status, 0) + 1
 
-            before = _webhook_histogram(await metrics(), webhook)
+            before = webhook_histogram(await metrics(), webhook)
             round_trips = await _open_loop(send, rate, count)
-            after = _webhook_histogram(await metrics(), webhook)
+            after = webhook_histogram(await metrics(), webhook)
             results[label] = {"statuses": statuses, "round_trip": quantiles(round_trips)}
             if label == "labelled":
                 results["apiserver_webhook_ms"] = {
-                    "p50_le": _histogram_quantile(before, after, 0.5),
-                    "p99_le": _histogram_quantile(before, after, 0.99),
+                    "p50_le": histogram_quantile(before, after, 0.5),
+                    "p99_le": histogram_quantile(before, after, 0.99),
                 }
     return results
 

@@ -28,46 +28,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from modelprefetch import constants
-from modelprefetch.webhook.types import JsonPatchOp, ModelEntry, Readiness, Scheduling, env_suffix
+from modelprefetch.webhook.affinity import node_affinity
+from modelprefetch.webhook.shapes import PodConflictError, escape
+from modelprefetch.webhook.shapes import as_dict as _dict
+from modelprefetch.webhook.shapes import as_list as _list
+from modelprefetch.webhook.shapes import named as _named
+from modelprefetch.webhook.types import JsonPatchOp, ModelEntry, env_suffix
 
-
-class PodConflictError(Exception):
-    """The pod cannot take the model as it is; `field` is the pod field to change."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-def escape(token: str) -> str:
-    """One JSON-pointer reference token (RFC 6901): `~` -> `~0`, `/` -> `~1`."""
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-def _dict(value: Any, field: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise PodConflictError(field, "must be an object")
-    return value
-
-
-def _list(value: Any, field: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise PodConflictError(field, "must be a list")
-    return value
-
-
-def _named(items: list[Any], field: str) -> list[dict[str, Any]]:
-    out = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("name", ""), str):
-            raise PodConflictError(f"{field}[{i}]", "must be an object with a string name")
-        out.append(item)
-    return out
+__all__ = ["PodConflictError", "escape", "mutate_pod"]
 
 
 def _append(ops: list[JsonPatchOp], path: str, present: bool, items: list[Any]) -> None:
@@ -199,58 +167,6 @@ def _pull_secrets(spec: dict[str, Any], models: Sequence[ModelEntry]) -> list[di
     return new
 
 
-def effective_scheduling(model: ModelEntry) -> Scheduling:
-    """Required toward a label no node has yet would strand the pod: cap it at Preferred."""
-    if model.warm_label is None:
-        return Scheduling.NONE
-    if model.scheduling is Scheduling.REQUIRED and model.readiness is not Readiness.WARM:
-        return Scheduling.PREFERRED
-    return model.scheduling
-
-
-def _node_affinity(spec: dict[str, Any], models: Sequence[ModelEntry]) -> dict[str, Any] | None:
-    """The new nodeAffinity, or None when it would not change."""
-    affinity = _dict(spec.get("affinity"), "spec.affinity")
-    current = _dict(affinity.get("nodeAffinity"), "spec.affinity.nodeAffinity")
-    required_keys = [m.warm_label for m in models if effective_scheduling(m) is Scheduling.REQUIRED]
-    preferred_keys = [
-        m.warm_label for m in models if effective_scheduling(m) is Scheduling.PREFERRED
-    ]
-    if not required_keys and not preferred_keys:
-        return None
-    new = dict(current)
-    if required_keys:
-        field = "requiredDuringSchedulingIgnoredDuringExecution"
-        required = _dict(current.get(field), f"spec.affinity.nodeAffinity.{field}")
-        terms = _list(required.get("nodeSelectorTerms"), "nodeSelectorTerms") or [{}]
-        new_terms = []
-        for term in terms:
-            term = _dict(term, "nodeSelectorTerms[]")
-            exprs = list(_list(term.get("matchExpressions"), "matchExpressions"))
-            have = {
-                e["key"]
-                for e in exprs
-                if isinstance(e, dict)
-                and isinstance(e.get("key"), str)
-                and e.get("operator") == "Exists"
-            }
-            exprs += [{"key": k, "operator": "Exists"} for k in required_keys if k not in have]
-            new_terms.append({**term, "matchExpressions": exprs})
-        new[field] = {**required, "nodeSelectorTerms": new_terms}
-    if preferred_keys:
-        field = "preferredDuringSchedulingIgnoredDuringExecution"
-        preferred = list(_list(current.get(field), f"spec.affinity.nodeAffinity.{field}"))
-        for key in preferred_keys:
-            term = {
-                "weight": 100,
-                "preference": {"matchExpressions": [{"key": key, "operator": "Exists"}]},
-            }
-            if term not in preferred:
-                preferred.append(term)
-        new[field] = preferred
-    return None if new == current else new
-
-
 def mutate_pod(pod: dict[str, Any], models: Sequence[ModelEntry]) -> list[JsonPatchOp]:
     """RFC 6902 operations that give `pod` every model in `models` (the first is primary).
 
@@ -314,12 +230,12 @@ def mutate_pod(pod: dict[str, Any], models: Sequence[ModelEntry]) -> list[JsonPa
         spec.get("imagePullSecrets") is not None,
         _pull_secrets(spec, models),
     )
-    node_affinity = _node_affinity(spec, models)
-    if node_affinity is not None:
+    new_affinity = node_affinity(spec, models)
+    if new_affinity is not None:
         if spec.get("affinity") is None:
             ops.append(
-                {"op": "add", "path": "/spec/affinity", "value": {"nodeAffinity": node_affinity}}
+                {"op": "add", "path": "/spec/affinity", "value": {"nodeAffinity": new_affinity}}
             )
         else:
-            ops.append({"op": "add", "path": "/spec/affinity/nodeAffinity", "value": node_affinity})
+            ops.append({"op": "add", "path": "/spec/affinity/nodeAffinity", "value": new_affinity})
     return ops
