@@ -1,7 +1,7 @@
 """One exception tree for the whole project.
 
     ModelPrefetchError                 base; `temporary` says whether retrying can help
-    ├── ReferenceError_                malformed image/model reference        (permanent)
+    ├── InvalidReferenceError          malformed image/model reference        (permanent)
     ├── RegistryError                  talking to an OCI registry             (temporary)
     │   ├── RegistryAuthError          401/403 after authenticating           (permanent)
     │   ├── RegistryNotFoundError      404 manifest/blob/repository           (permanent)
@@ -38,13 +38,10 @@ class ModelPrefetchError(Exception):
             self.reason = reason
 
 
-class ReferenceError_(ModelPrefetchError):  # noqa: N801 - avoid shadowing builtin ReferenceError
+class InvalidReferenceError(ModelPrefetchError):
     """A reference string that does not parse."""
 
     reason = "InvalidReference"
-
-
-InvalidReferenceError = ReferenceError_
 
 
 class RegistryError(ModelPrefetchError):

@@ -1,0 +1,167 @@
+"""Resolving a ModelDeployment's reference, with its pull secrets, and caching the result.
+
+A resolution is reused until the reference or the secrets change, or refreshInterval
+passes (a moved tag is then seen). Failures back off exponentially, so a registry that
+is down is not hammered, and recover on their own.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from modelprefetch import metrics
+from modelprefetch.api.v1alpha1 import ModelDeploymentSpec
+from modelprefetch.core.world import Problem
+from modelprefetch.errors import CredentialsError, KubernetesNotFoundError, ModelPrefetchError
+from modelprefetch.k8s.client import KubeClient
+from modelprefetch.k8s.resources import SECRETS
+from modelprefetch.oci.artifact import ResolvedArtifact
+from modelprefetch.oci.client import RegistryClient
+from modelprefetch.oci.credentials import Credentials, credentials_from_dockerconfigjson
+from modelprefetch.oci.derive import ensure_derived_image
+from modelprefetch.oci.reference import parse_reference
+from modelprefetch.oci.resolve import resolve
+
+DOCKERCONFIG_TYPE = "kubernetes.io/dockerconfigjson"
+
+
+@dataclass
+class Resolution:
+    """The last resolution of one ModelDeployment, kept by its reconcile loop."""
+
+    key: str = ""  # reference + secrets fingerprint it was made for
+    artifact: ResolvedArtifact | None = None
+    error: Problem | None = None
+    at: datetime | None = None
+    failures: int = 0
+    derive_error: Problem | None = None
+    history: list[str] = field(default_factory=list)
+
+    def due(self, key: str, refresh: timedelta, now: datetime, max_backoff: float) -> bool:
+        if key != self.key or self.at is None:
+            return True
+        if self.error is not None:
+            backoff = min(max_backoff, 5.0 * 2 ** max(self.failures - 1, 0))
+            return now - self.at >= timedelta(seconds=backoff)
+        return now - self.at >= refresh
+
+    def retry_in(self, refresh: timedelta, now: datetime, max_backoff: float) -> float:
+        if self.at is None:
+            return 0.0
+        wait = (
+            min(max_backoff, 5.0 * 2 ** max(self.failures - 1, 0))
+            if self.error
+            else refresh.total_seconds()
+        )
+        return max(0.0, wait - (now - self.at).total_seconds())
+
+
+async def read_credentials(
+    kube: KubeClient, namespace: str, spec: ModelDeploymentSpec
+) -> tuple[dict[str, Credentials], str]:
+    """Credentials for the reference's registry from the spec's pull secrets, and a
+    fingerprint of the secrets' versions (so an edited password triggers a new resolve)."""
+    host = parse_reference(spec.model.reference).registry
+    creds: dict[str, Credentials] = {}
+    versions = []
+    for secret_ref in spec.model.pull_secrets:
+        try:
+            secret = await kube.get(SECRETS, secret_ref.name, namespace)
+        except KubernetesNotFoundError as exc:
+            raise CredentialsError(
+                f"Pull secret {namespace}/{secret_ref.name} not found: create it "
+                f"(type {DOCKERCONFIG_TYPE}) or remove it from spec.model.pullSecrets",
+                reason="PullSecretNotFound",
+            ) from exc
+        versions.append(secret.get("metadata", {}).get("resourceVersion", ""))
+        if secret.get("type") != DOCKERCONFIG_TYPE:
+            raise CredentialsError(
+                f"Pull secret {namespace}/{secret_ref.name} has type {secret.get('type')!r}, "
+                f"expected {DOCKERCONFIG_TYPE}",
+                reason="InvalidPullSecret",
+            )
+        raw = (secret.get("data") or {}).get(".dockerconfigjson")
+        if not raw:
+            raise CredentialsError(
+                f"Pull secret {namespace}/{secret_ref.name} has no .dockerconfigjson key",
+                reason="InvalidPullSecret",
+            )
+        found = credentials_from_dockerconfigjson(base64.b64decode(raw), host)
+        if found is not None and host not in creds:
+            creds[host] = found
+    fingerprint = hashlib.sha256("|".join(versions).encode()).hexdigest()[:16]
+    return creds, fingerprint
+
+
+async def refresh(
+    resolution: Resolution,
+    *,
+    kube: KubeClient,
+    namespace: str,
+    name: str,
+    spec: ModelDeploymentSpec,
+    insecure: list[str],
+    max_backoff: float,
+    now: datetime | None = None,
+) -> None:
+    """Resolve again if due; records the result (or the error) in `resolution`."""
+    now = now or datetime.now(UTC)
+    try:
+        creds, fingerprint = await read_credentials(kube, namespace, spec)
+    except ModelPrefetchError as exc:
+        _fail(resolution, spec.model.reference, exc, now)
+        metrics.observe_resolve(namespace, name, 0.0, exc.reason)
+        return
+    key = f"{spec.model.reference}|{fingerprint}"
+    if not resolution.due(key, spec.model.refresh_interval, now, max_backoff):
+        return
+    started = time.monotonic()
+    try:
+        client = RegistryClient(credentials=creds, plain_http=insecure)
+        async with client:
+            artifact = await resolve(client, spec.model.reference)
+    except ModelPrefetchError as exc:
+        resolution.key = key
+        _fail(resolution, spec.model.reference, exc, now)
+        metrics.observe_resolve(namespace, name, time.monotonic() - started, exc.reason)
+        return
+    metrics.observe_resolve(namespace, name, time.monotonic() - started, None)
+    resolution.key, resolution.artifact, resolution.error = key, artifact, None
+    resolution.at, resolution.failures = now, 0
+
+
+def _fail(resolution: Resolution, reference: str, exc: ModelPrefetchError, now: datetime) -> None:
+    resolution.error = Problem(reason=exc.reason, message=exc.message)
+    resolution.failures += 1
+    resolution.at = now
+    # Keep serving the last good artifact only if it is for the same reference.
+    if resolution.artifact is not None and resolution.artifact.reference != reference:
+        resolution.artifact = None
+
+
+async def publish_derived(
+    resolution: Resolution,
+    *,
+    kube: KubeClient,
+    namespace: str,
+    spec: ModelDeploymentSpec,
+    insecure: list[str],
+) -> None:
+    """Publish the mountable image the planner asked for and record it on the artifact."""
+    artifact = resolution.artifact
+    if artifact is None:
+        return
+    try:
+        creds, _ = await read_credentials(kube, namespace, spec)
+        client = RegistryClient(credentials=creds, plain_http=insecure)
+        async with client:
+            derived = await ensure_derived_image(client, artifact)
+    except ModelPrefetchError as exc:
+        resolution.derive_error = Problem(reason=exc.reason, message=exc.message)
+        return
+    resolution.artifact = replace(artifact, derived_image=derived)
+    resolution.derive_error = None

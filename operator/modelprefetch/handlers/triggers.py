@@ -1,0 +1,45 @@
+"""Wake-ups for the per-ModelDeployment reconcile loops.
+
+Node, pod and DaemonSet events only set a flag here; the loop of the affected
+ModelDeployment then runs one level-based reconcile. Several events before the loop
+wakes collapse into one reconcile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+Key = tuple[str, str]  # (namespace, name)
+
+_events: dict[Key, asyncio.Event] = {}
+
+
+def register(key: Key) -> asyncio.Event:
+    return _events.setdefault(key, asyncio.Event())
+
+
+def unregister(key: Key) -> None:
+    _events.pop(key, None)
+
+
+def wake(key: Key) -> None:
+    event = _events.get(key)
+    if event is not None:
+        event.set()
+
+
+def wake_all() -> None:
+    for event in _events.values():
+        event.set()
+
+
+async def wait(key: Key, seconds: float) -> bool:
+    """Sleep up to `seconds` or until woken; True when woken."""
+    event = register(key)
+    try:
+        await asyncio.wait_for(event.wait(), timeout=max(seconds, 0.0))
+    except TimeoutError:
+        return False
+    finally:
+        event.clear()
+    return True

@@ -1,0 +1,167 @@
+"""The operator process behind `modelprefetch run`.
+
+Every replica serves health, metrics and (when enabled) the admission webhooks, fed by
+its own watch of ModelDeployments. Only the replica holding the leader Lease runs the
+kopf reconcile loops; losing the Lease ends the process so Kubernetes restarts it as a
+standby (the usual controller behaviour), and a clean shutdown releases the Lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import uuid
+from typing import Any
+
+import kopf
+from aiohttp import web
+
+from modelprefetch import constants, metrics
+from modelprefetch.handlers import runtime
+from modelprefetch.k8s.client import KubeClient
+from modelprefetch.k8s.config import ClusterConfig, load_config
+from modelprefetch.k8s.leader import LeaderElector
+from modelprefetch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _register_handlers() -> None:
+    # Importing the modules registers their kopf handlers.
+    from modelprefetch.handlers import modeldeployment, observe  # noqa: F401
+
+
+def _kopf_login(config: ClusterConfig) -> None:
+    @kopf.on.login()
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        token = config.bearer_token()
+        return kopf.ConnectionInfo(
+            server=config.server,
+            ca_path=config.ca_file,
+            insecure=config.insecure,
+            certificate_path=config.cert_file,
+            private_key_path=config.key_file,
+            scheme="Bearer" if token else None,
+            token=token,
+            default_namespace=config.namespace,
+        )
+
+    @kopf.on.startup()
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.peering.standalone = True  # leader election is ours (a Lease)
+        settings.persistence.finalizer = constants.FINALIZER
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+            prefix=constants.GROUP
+        )
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=constants.GROUP, key="last-handled-configuration"
+        )
+        settings.posting.level = logging.WARNING  # our own events carry the story
+        settings.watching.server_timeout = 300
+        settings.networking.request_timeout = 60
+
+
+class Health:
+    """/healthz: the process loop runs; /readyz: the webhook (if any) serves."""
+
+    def __init__(self) -> None:
+        self.ready = False
+        self.leader = False
+
+    def app(self) -> web.Application:
+        app = web.Application()
+
+        async def healthz(_: web.Request) -> web.Response:
+            return web.Response(text="ok")
+
+        async def readyz(_: web.Request) -> web.Response:
+            if self.ready:
+                return web.Response(text="ok")
+            return web.Response(status=503, text="not ready")
+
+        app.router.add_get("/healthz", healthz)
+        app.router.add_get("/readyz", readyz)
+        return app
+
+
+async def _serve(app: web.Application, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+async def run_operator(settings: Settings) -> int:
+    config = load_config(settings.kubeconfig)
+    identity = f"{settings.pod_name or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    health = Health()
+    runners = [
+        await _serve(health.app(), settings.bind_address, settings.health_port),
+        await metrics.start_metrics_server(settings.bind_address, settings.metrics_port),
+    ]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with KubeClient(config) as kube:
+        runtime.install(runtime.Runtime(settings=settings, kube=kube))
+        background: list[asyncio.Task[Any]] = []
+        if settings.webhook_enabled:
+            from modelprefetch.handlers.webhook_runner import start_webhook
+
+            background += await start_webhook(settings, kube, runners)
+        health.ready = True
+        elector = LeaderElector(kube, settings.namespace, settings.lease_name, identity)
+        try:
+            if settings.leader_election and not await _first(elector.acquire(), stop.wait()):
+                return 0  # asked to stop while standing by
+            metrics.set_leader(True)
+            _register_handlers()
+            _kopf_login(config)
+            operator = asyncio.create_task(kopf.operator(clusterwide=True, stop_flag=stop))
+            watchers = [operator, asyncio.create_task(stop.wait())]
+            keeper = None
+            if settings.leader_election:
+                keeper = asyncio.create_task(elector.keep())
+                watchers.append(keeper)
+            done, pending = await asyncio.wait(watchers, return_when=asyncio.FIRST_COMPLETED)
+            lost = keeper is not None and keeper in done
+            stop.set()
+            for task in pending:
+                if task is not operator:
+                    task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(operator, timeout=15)
+            return 1 if lost else 0
+        finally:
+            metrics.set_leader(False)
+            for task in background:
+                task.cancel()
+            if settings.leader_election:
+                with contextlib.suppress(Exception):
+                    await elector.release()
+            for runner in runners:
+                await runner.cleanup()
+
+
+async def _first(wanted: Any, other: Any) -> bool:
+    """Await two coroutines; True when `wanted` finished first (the other is cancelled)."""
+    first, second = asyncio.ensure_future(wanted), asyncio.ensure_future(other)
+    done, pending = await asyncio.wait({first, second}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    return first in done
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # aiohttp's access log would print every probe and admission.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # kopf logs every handler call on every event at INFO: keep its warnings only.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)

@@ -1,0 +1,55 @@
+"""Operator settings: one object, from MODELPREFETCH_* environment variables, loaded once."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything `modelprefetch run` can be told; the Helm chart sets these."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELPREFETCH_", frozen=True)
+
+    namespace: str = Field("modelprefetch-system", description="Namespace the operator runs in.")
+    pod_name: str = Field("", description="This replica's pod name (leader identity).")
+    kubeconfig: str | None = Field(None, description="Kubeconfig path; in-cluster when unset.")
+    holder_image: str = Field(
+        "ghcr.io/modelprefetch/modelprefetch:0.1.0",
+        description="Image of the prefetch holder pods (the operator's own image).",
+    )
+    holder_image_pull_policy: str = Field("IfNotPresent", description="Holder pull policy.")
+    insecure_registries: list[str] = Field(
+        default_factory=list,
+        description="Registry hosts (host:port) spoken to over plain HTTP, e.g. local ones.",
+    )
+    derive_platform: str = Field(
+        "linux/amd64", description="os/arch written into derived images' configs."
+    )
+    leader_election: bool = Field(True, description="Only the Lease holder reconciles.")
+    lease_name: str = Field("modelprefetch-leader", description="Leader election Lease name.")
+    health_port: int = Field(8081, description="/healthz and /readyz port.")
+    metrics_port: int = Field(8080, description="Prometheus /metrics port.")
+    bind_address: str = Field("0.0.0.0", description="Address the HTTP servers bind to.")  # noqa: S104
+    webhook_enabled: bool = Field(True, description="Serve the admission webhooks.")
+    webhook_port: int = Field(9443, description="HTTPS port of the admission webhooks.")
+    webhook_service: str = Field("modelprefetch-webhook", description="Webhook Service name.")
+    webhook_url: str | None = Field(
+        None, description="Base URL the API server calls instead of the Service (no kube-proxy)."
+    )
+    webhook_cert_secret: str = Field(
+        "modelprefetch-webhook-tls", description="Secret holding the webhook serving cert."
+    )
+    webhook_cert_dir: str = Field(
+        "/etc/modelprefetch/tls", description="Mounted tls.crt/tls.key in certmanager mode."
+    )
+    cert_mode: str = Field("self", description="`self` (operator-managed) or `certmanager`.")
+    mutating_webhook_name: str = Field("modelprefetch-pods", description="Mutating config name.")
+    validating_webhook_name: str = Field(
+        "modelprefetch-modeldeployments", description="Validating config name."
+    )
+    resync_seconds: float = Field(60.0, description="Reconcile every ModelDeployment this often.")
+    registry_retry_max_seconds: float = Field(
+        300.0, description="Longest back-off between failed registry attempts."
+    )
+    log_level: str = Field("INFO", description="Python log level.")
