@@ -4,23 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from fakeregistry import FakeRegistry
+from tests.oci.fakeregistry import FakeRegistry, SleepRecorder
 
 from modelprefetch.oci.client import RegistryClient
 from modelprefetch.oci.credentials import Credentials
 from modelprefetch.oci.transport import RetryPolicy
-
-
-class SleepRecorder:
-    """Stands in for asyncio.sleep: records the delays instead of waiting."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
 
 
 @pytest.fixture
@@ -40,8 +31,14 @@ def sleeps() -> SleepRecorder:
 
 @pytest.fixture
 async def client(registry: FakeRegistry, sleeps: SleepRecorder) -> AsyncIterator[RegistryClient]:
-    credentials = {registry.host: Credentials(username=registry.username, password=registry.password)}
+    credentials = {
+        registry.host: Credentials(username=registry.username, password=registry.password)
+    }
     async with RegistryClient(
-        credentials=credentials, plain_http=True, retry=RetryPolicy(attempts=3), sleep=sleeps
+        credentials=credentials,
+        plain_http=True,
+        retry=RetryPolicy(attempts=3),
+        sleep=sleeps,
+        timeout=aiohttp.ClientTimeout(total=60),
     ) as c:
         yield c

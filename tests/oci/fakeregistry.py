@@ -20,6 +20,16 @@ from aiohttp import web
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 
+class SleepRecorder:
+    """Stands in for asyncio.sleep: records the delays instead of waiting."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
 def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -44,6 +54,7 @@ class FakeRegistry:
     uploads: dict[str, bytearray] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    accept_headers: list[str] = field(default_factory=list)
     failures: list[tuple[str, Failure]] = field(default_factory=list)
     host: str = ""
 
@@ -58,7 +69,9 @@ class FakeRegistry:
         self.blobs[digest] = data
         return digest
 
-    def put_manifest(self, repo: str, document: dict[str, Any] | bytes, tag: str | None = None) -> str:
+    def put_manifest(
+        self, repo: str, document: dict[str, Any] | bytes, tag: str | None = None
+    ) -> str:
         data = document if isinstance(document, bytes) else json.dumps(document).encode()
         media_type = json.loads(data).get("mediaType", "application/vnd.oci.image.manifest.v1+json")
         digest = digest_of(data)
@@ -90,7 +103,9 @@ class FakeRegistry:
             if re.search(pattern, request.path):
                 del self.failures[index]
                 await request.read()
-                return web.Response(status=failure.status, headers=failure.headers, body=failure.body)
+                return web.Response(
+                    status=failure.status, headers=failure.headers, body=failure.body
+                )
         if request.path != "/token" and not self._authorised(request):
             return web.Response(status=401, headers={"WWW-Authenticate": self._challenge(request)})
         return await handler(request)
@@ -129,10 +144,14 @@ class FakeRegistry:
 
     async def _manifest(self, request: web.Request) -> web.Response:
         repo, ref = request.match_info["repo"], request.match_info["ref"]
+        self.accept_headers.append(request.headers.get("Accept", ""))
         if request.method == "PUT":
             data = await request.read()
             digest = self.put_manifest(repo, data, None if ref.startswith("sha256:") else ref)
-            headers = {"Docker-Content-Digest": digest, "Location": f"/v2/{repo}/manifests/{digest}"}
+            headers = {
+                "Docker-Content-Digest": digest,
+                "Location": f"/v2/{repo}/manifests/{digest}",
+            }
             if self.referrers_api and b'"subject"' in data:
                 headers["OCI-Subject"] = json.loads(data)["subject"]["digest"]
             return web.Response(status=201, headers=headers)
@@ -175,7 +194,9 @@ class FakeRegistry:
             if content_range is not None and int(content_range.split("-")[0]) != len(buffer):
                 return _error(416, "BLOB_UPLOAD_INVALID")
             buffer.extend(data)
-            return web.Response(status=202, headers={"Location": request.path, "Range": f"0-{len(buffer) - 1}"})
+            return web.Response(
+                status=202, headers={"Location": request.path, "Range": f"0-{len(buffer) - 1}"}
+            )
         buffer.extend(data)
         digest = request.query.get("digest", "")
         if digest_of(bytes(buffer)) != digest:

@@ -23,6 +23,7 @@ import aiohttp
 
 from modelprefetch import __version__
 from modelprefetch.errors import (
+    ModelPrefetchError,
     RegistryAuthError,
     RegistryError,
     RegistryNotFoundError,
@@ -163,6 +164,8 @@ class RegistryTransport:
                     method, url, headers=send_headers, params=params, data=data
                 )
             except (aiohttp.ClientError, TimeoutError) as exc:
+                if isinstance(exc.__cause__, ModelPrefetchError):
+                    raise exc.__cause__ from None  # our body generator refused: not retryable
                 if attempt < self.retry.attempts:
                     await self._sleep(self.retry.delay(attempt))
                     continue

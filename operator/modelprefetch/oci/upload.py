@@ -101,13 +101,19 @@ async def upload_stream(
     sent = 0
 
     async def hashing() -> AsyncIterator[bytes]:
+        # Checked here, while the request is open: a body shorter than its
+        # Content-Length would leave the registry waiting for the rest.
         nonlocal sent
         async for chunk in stream:
-            hasher.update(chunk)
             sent += len(chunk)
+            if sent > size:
+                raise RegistryProtocolError(f"stream for {ref.name} gave more than {size} bytes")
+            hasher.update(chunk)
             if progress is not None:
                 progress(len(chunk))
             yield chunk
+        if sent != size:
+            raise RegistryProtocolError(f"stream for {ref.name} gave {sent} bytes, expected {size}")
 
     location = await _start_upload(client, ref, None, None)
     assert location is not None  # no mount asked, so the registry must open a session
@@ -121,8 +127,6 @@ async def upload_stream(
         return hashing()
 
     location = await _patch(client, ref, location, 0, size, once)
-    if sent != size:
-        raise RegistryProtocolError(f"stream for {ref.name} gave {sent} bytes, expected {size}")
     digest = "sha256:" + hasher.hexdigest()
     await _finish(client, ref, location, digest, None, 0)
     return digest
