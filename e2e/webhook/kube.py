@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from e2e.cluster.controlplane import LocalCluster
@@ -15,6 +15,7 @@ from modelprefetch.webhook.config import (
     mutating_webhook_configuration,
     validating_webhook_configuration,
 )
+from modelprefetch.webhook.types import LabelMatcher
 
 DIGEST = "sha256:" + "ef" * 32
 CRD = REPO_ROOT / "crds" / "modelprefetch.io_modeldeployments.yaml"
@@ -101,15 +102,24 @@ def ready_model(
     return obj
 
 
-def install_webhook(cluster: LocalCluster, server: WebhookProcess) -> str:
+def install_webhook(
+    cluster: LocalCluster,
+    server: WebhookProcess,
+    name: str | None = None,
+    selector_opt_ins: Sequence[tuple[str, LabelMatcher]] = (),
+) -> str:
     """Install the CRD and both webhook configurations pointing at `server`; returns their name."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
     cluster.kubectl("wait", "--for=condition=Established", "-f", str(CRD), "--timeout=60s")
-    name = f"modelprefetch-e2e-{uuid.uuid4().hex[:6]}"
+    name = name or f"modelprefetch-e2e-{uuid.uuid4().hex[:6]}"
     client = WebhookClient(url=server.url)
     for config in (
         mutating_webhook_configuration(
-            name, client=client, operator_namespace="modelprefetch-system", ca_bundle=server.ca_pem
+            name,
+            client=client,
+            operator_namespace="modelprefetch-system",
+            ca_bundle=server.ca_pem,
+            selector_opt_ins=selector_opt_ins,
         ),
         validating_webhook_configuration(name, client=client, ca_bundle=server.ca_pem),
     ):

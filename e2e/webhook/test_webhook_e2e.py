@@ -26,6 +26,7 @@ from e2e.webhook.kube import (
     uninstall_webhook,
     wait_for,
 )
+from modelprefetch.webhook.index import ModelIndex
 
 
 @pytest.fixture
@@ -34,6 +35,7 @@ def webhook(cluster: LocalCluster) -> Iterator[WebhookProcess]:
     server = start_webhook_process()
     server.load([])
     name = install_webhook(cluster, server)
+    server.config_name = name
     try:
         yield server
     finally:
@@ -176,6 +178,36 @@ def test_cold_model_is_admitted_with_warning(
     )
     result = apply(cluster, labelled_pod(namespace, "cold"))
     assert "not warm on any node yet" in result.stderr
+
+
+def test_pod_selector_opt_in_without_label(
+    cluster: LocalCluster, webhook: WebhookProcess, namespace: str
+) -> None:
+    """A podSelector entry sends matching unlabelled pods to the webhook, and only them."""
+    spec = {
+        "model": {"reference": "registry.local/m:v1"},
+        "mount": {"podSelector": {"matchLabels": {"app": "sel"}}},
+    }
+    index = ModelIndex()
+    index.replace_all([ready_model(cluster, webhook, namespace, "sel", spec)])
+    install_webhook(cluster, webhook, webhook.config_name, index.selector_opt_ins())
+    pod = labelled_pod(namespace, "x")
+    pod["metadata"]["labels"] = {"app": "sel"}
+
+    def dry_run_volumes() -> list[str]:
+        out = cluster.kubectl(
+            "create", "--dry-run=server", "-o", "json", "-f", "-", input=json.dumps(pod)
+        )
+        return [v["name"] for v in json.loads(out.stdout)["spec"].get("volumes", [])]
+
+    assert "model-sel" in wait_for("the selector entry", lambda: dry_run_volumes())
+    other = labelled_pod(namespace, "x")
+    other["metadata"]["labels"] = {"app": "other"}
+    created = cluster.kubectl(
+        "create", "--dry-run=server", "-o", "json", "-f", "-", input=json.dumps(other)
+    )
+    volumes = json.loads(created.stdout)["spec"].get("volumes", [])
+    assert "model-sel" not in [v["name"] for v in volumes]
 
 
 def test_webhook_down_refuses_only_opted_in_pods(
