@@ -165,10 +165,16 @@ def build_manifest(config: bytes, layers: list[FileLayer], annotations: dict[str
 
 
 async def pack_directory(
-    root: Path, options: PackOptions, progress: Progress | None = None
+    root: Path,
+    options: PackOptions,
+    progress: Progress | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> PackResult:
-    """Scan and hash a model directory; build config and manifest (no network)."""
-    layers = scan(root, options)
+    """Scan and hash a model directory; build config and manifest (no network).
+    `on_total` learns the bytes to hash once the directory is scanned."""
+    layers = await asyncio.to_thread(scan, root, options)
+    if on_total is not None:
+        on_total(sum(layer.file_size for layer in layers))
     await _bounded(
         [partial(layer.compute_digest, _bind(progress, "hash", layer.path)) for layer in layers],
         options.concurrency,
@@ -202,6 +208,8 @@ async def push_packed(
             progress=_bind(progress, "upload", layer.path),
         )
         (packed.uploaded if sent else packed.skipped).append(layer.path)
+        if not sent and progress is not None:
+            progress("skip", layer.path, layer.size)
 
     await _bounded([partial(push_layer, layer) for layer in packed.layers], concurrency)
     await upload_blob(client, ref, BytesSource(packed.config))

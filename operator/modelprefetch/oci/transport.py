@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 
@@ -102,7 +102,7 @@ class RegistryTransport:
         self._challenges: dict[str, Challenge] = {}
         self._tokens = TokenCache(self._fetch_token)
 
-    async def __aenter__(self) -> RegistryTransport:
+    async def __aenter__(self) -> Self:
         self._ensure_session()
         return self
 
