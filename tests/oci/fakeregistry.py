@@ -8,10 +8,12 @@ failures (`fail_next`) to exercise retries. It records every request it served.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,3 +228,32 @@ class FakeRegistry:
 def _error(status: int, code: str) -> web.Response:
     body = json.dumps({"errors": [{"code": code, "message": code.lower().replace("_", " ")}]})
     return web.Response(status=status, body=body, content_type="application/json")
+
+
+class ThreadedFakeRegistry:
+    """The fake registry served from a background thread, for synchronous callers
+    (CLI commands run their own event loop with asyncio.run)."""
+
+    def __init__(self, fake: FakeRegistry) -> None:
+        self.fake = fake
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner = web.AppRunner(fake.app())
+
+    def __enter__(self) -> FakeRegistry:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+        return self.fake
+
+    async def _start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.fake.host = f"127.0.0.1:{port}"
+
+    def __exit__(self, *_: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
