@@ -27,8 +27,9 @@ typed helpers below rather than the metric objects, so label names stay in one p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, NamedTuple
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -308,6 +309,45 @@ def _children(metric: Gauge | Counter | Histogram) -> list[tuple[str, ...]]:
     # prometheus_client keeps children in `_metrics`; there is no public listing.
     with metric._lock:
         return [tuple(labels) for labels in metric._metrics]
+
+
+class KubeletPull(NamedTuple):
+    """What a kubelet `Pulled` event says about one image (volume) pull."""
+
+    pull_seconds: float
+    total_seconds: float  # including the wait for the node's (serialized) image puller
+    size_bytes: int | None  # kubelet >= 1.30 appends "Image size: N bytes."
+
+
+_PULLED = re.compile(
+    r'^Successfully pulled image ".*" in (?P<pull>\S+) \((?P<total>\S+) including waiting\)'
+    r"(?:\. Image size: (?P<size>\d+) bytes\.)?$"
+)
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def _go_duration(text: str) -> float | None:
+    parts = _GO_DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+
+
+def parse_kubelet_pull(message: str) -> KubeletPull | None:
+    """Parse the message of a kubelet `Pulled` event; None for any other message.
+
+    The kubelet writes `Successfully pulled image "<ref>" in 1m2.5s (1m4s including
+    waiting). Image size: 123 bytes.` (Go durations); "already present" is not a pull.
+    """
+    match = _PULLED.match(message.strip())
+    if not match:
+        return None
+    pull, total = _go_duration(match["pull"]), _go_duration(match["total"])
+    if pull is None or total is None:
+        return None
+    size = int(match["size"]) if match["size"] else None
+    return KubeletPull(pull_seconds=pull, total_seconds=total, size_bytes=size)
 
 
 async def _handle_metrics(request: web.Request) -> web.Response:
