@@ -1,7 +1,7 @@
 """Admission latency of the pod webhook: inside the webhook and through the API server.
 
-    python -m e2e.bench.bench_webhook                      # in-process half only
-    python -m e2e.bench.bench_webhook --rate 200 --seconds 20
+    python e2e/bench/bench_webhook.py                      # both halves, local cluster
+    python e2e/bench/bench_webhook.py --no-cluster --rate 500 --seconds 20
     python -m e2e.bench.bench_webhook --kubeconfig K --namespace NS --model MD
         # also the API-server half, against a cluster where the webhook configuration
         # points at a running webhook and ModelDeployment MD is Ready in NS
@@ -24,13 +24,21 @@ import argparse
 import asyncio
 import json
 import ssl
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+if __package__ in (None, ""):  # run as a script (`make bench`): make `e2e` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 import aiohttp
-from e2e.webhook.apiclient import histogram_quantile, kube_session, webhook_histogram
+from e2e.webhook.apiclient import (
+    histogram_quantile,
+    kube_session,
+    webhook_histogram,
+)
 from e2e.webhook.harness import start_webhook_process
 
 DIGEST = "sha256:" + "cd" * 32
@@ -286,15 +294,15 @@ def main() -> None:
     parser.add_argument("--namespace", default="default")
     parser.add_argument("--model")
     parser.add_argument(
-        "--local-cluster",
+        "--no-cluster",
         action="store_true",
-        help="start the local cluster for the API-server half",
+        help="skip the API-server half on a local cluster started for the benchmark",
     )
     args = parser.parse_args()
     result = asyncio.run(bench_in_process(args.rate, args.seconds, args.models))
     print(json.dumps({"in_process": result}, indent=2))
     count = int(args.rate * args.seconds)
-    if args.local_cluster:
+    if not args.no_cluster and not args.kubeconfig:
         through_local = bench_on_local_cluster(args.rate, count)
         print(json.dumps({"through_apiserver": through_local}, indent=2))
     if args.kubeconfig:
