@@ -75,7 +75,11 @@ class FakeRegistry:
         self, repo: str, document: dict[str, Any] | bytes, tag: str | None = None
     ) -> str:
         data = document if isinstance(document, bytes) else json.dumps(document).encode()
-        media_type = json.loads(data).get("mediaType", "application/vnd.oci.image.manifest.v1+json")
+        parsed = json.loads(data)
+        declared = parsed.get("mediaType") if isinstance(parsed, dict) else None
+        media_type = (
+            declared if isinstance(declared, str) else "application/vnd.oci.image.manifest.v1+json"
+        )
         digest = digest_of(data)
         self.manifests.setdefault(repo, {})[digest] = (media_type, data)
         if tag is not None:

@@ -217,6 +217,9 @@ def _file_metadata(descriptor: Descriptor, index: int) -> dict[str, Any]:
                 not isinstance(value, int) or isinstance(value, bool) or value < 0
             ):
                 raise ModelFormatError(f"{where}.{name} must be a non-negative integer")
+        typeflag = metadata.get("typeflag")
+        if typeflag is not None and not isinstance(typeflag, int | str):
+            raise ModelFormatError(f"{where}.typeflag must be a number or a string")
         return {k: v for k, v in metadata.items() if v is not None}
     return {}
 
