@@ -10,7 +10,10 @@ How to fill it:
   from `status.nodeInfo.containerRuntimeVersion`, `ready` from the Ready condition and
   `unschedulable` from `spec.unschedulable`.
 * `holder_pods`: pods labelled `modelprefetch.io/modeldeployment=<name>` in the
-  namespace, `daemonset` = their controller owner's name.
+  namespace, `daemonset` = their controller owner's name; `ready` False while the pod
+  is terminating; `terminated_*` from `state.terminated`, else `lastState.terminated`
+  of the holder container (exit code 3 = `hold` found the wrong files: the node fails
+  at once).
 * `daemonsets`: DaemonSets labelled the same way; reference/digest/label key from the
   annotations the builder writes (`core.builders.ANNOTATION_*`).
 * `previous_status`: the ModelDeployment's current `.status` (or None).
