@@ -221,3 +221,27 @@ def test_webhook_down_refuses_only_opted_in_pods(
     plain = labelled_pod(namespace, "x")
     plain["metadata"]["labels"] = {"app": "plain"}
     apply(cluster, plain)
+
+
+def test_webhook_down_still_lets_metadata_updates_through(
+    cluster: LocalCluster, webhook: WebhookProcess, namespace: str
+) -> None:
+    """With the webhook down, labelling a ModelDeployment works; changing its spec is refused."""
+    ready_model(
+        cluster, webhook, namespace, "keep", {"model": {"reference": "registry.local/m:v1"}}
+    )
+    webhook.stop()
+    cluster.kubectl("-n", namespace, "label", "modeldeployment", "keep", "released=yes")
+    patch = json.dumps({"spec": {"mount": {"path": "/elsewhere"}}})
+    refused = cluster.kubectl(
+        "-n",
+        namespace,
+        "patch",
+        "modeldeployment",
+        "keep",
+        "--type=merge",
+        "-p",
+        patch,
+        check=False,
+    )
+    assert 'failed calling webhook "modeldeployments.modelprefetch.io"' in refused.stderr

@@ -194,3 +194,21 @@ def test_non_string_label_values_are_denied() -> None:
     p["metadata"]["labels"]["app"] = ["x"]
     answer, decision = review_pod(request(p), index_of(md()))
     assert decision == "denied" and "metadata.labels" in answer["response"]["status"]["message"]
+
+
+def test_metadata_only_update_is_allowed() -> None:
+    """An UPDATE that keeps the spec (e.g. finalizer removal) is allowed even if the spec is bad."""
+    obj = md(spec={"model": {"reference": "r.local/m:v1"}, "prefetch": {"timeout": "1s"}})
+    req = request(obj, operation="UPDATE") | {"oldObject": obj}
+    _, decision = review_modeldeployment(req, parse_spec)
+    assert decision == "allowed"
+
+
+def test_update_changing_spec_is_validated() -> None:
+    """An UPDATE that changes the spec is validated."""
+    old = md()
+    new = md(spec={"model": {"reference": "r.local/m:v1"}, "prefetch": {"timeout": "1s"}})
+    _, decision = review_modeldeployment(
+        request(new, operation="UPDATE") | {"oldObject": old}, parse_spec
+    )
+    assert decision == "denied"

@@ -137,3 +137,9 @@ def test_client_without_target_is_an_error() -> None:
     """A WebhookClient with neither URL nor Service is refused."""
     with pytest.raises(ValueError, match="url or a service"):
         WebhookClient().config("/x", None)
+
+
+def test_validating_entry_skips_metadata_only_updates() -> None:
+    """A matchCondition keeps spec-preserving updates away from the webhook."""
+    hook = validating_webhook_configuration("mp", client=SERVICE)["webhooks"][0]
+    assert "object.spec != oldObject.spec" in hook["matchConditions"][0]["expression"]

@@ -183,6 +183,16 @@ def validating_webhook_configuration(
                 "name": MODELDEPLOYMENT_WEBHOOK,
                 **_common(timeout_seconds, failure_policy),
                 "clientConfig": client.config(VALIDATE_MODELDEPLOYMENTS_PATH, ca_bundle),
+                # metadata-only updates (finalizers, labels) never reach us, so a
+                # ModelDeployment can still be released while the webhook is down
+                "matchConditions": [
+                    {
+                        "name": "spec-changed",
+                        "expression": "request.operation == 'CREATE' || "
+                        "!has(oldObject.spec) || !has(object.spec) || "
+                        "object.spec != oldObject.spec",
+                    }
+                ],
                 "rules": [
                     {
                         "apiGroups": [constants.GROUP],
