@@ -113,16 +113,18 @@ def layer_descriptor(layer: FileLayer) -> dict[str, Any]:
         "mtime": "1970-01-01T00:00:00Z",
         "typeflag": TAR_TYPEFLAG,
     }
+    annotations = {
+        mt.ANNOTATION_FILEPATH: layer.path,
+        mt.ANNOTATION_FILE_METADATA: json.dumps(metadata, sort_keys=True, separators=(",", ":")),
+    }
+    if not layer.as_tar:
+        # A raw layer is the file: with a title, `oras pull` writes it under its path.
+        annotations[mt.ANNOTATION_TITLE] = layer.path
     return {
         "mediaType": layer_media_type(layer),
         "digest": layer.digest,
         "size": layer.size,
-        "annotations": {
-            mt.ANNOTATION_FILEPATH: layer.path,
-            mt.ANNOTATION_FILE_METADATA: json.dumps(
-                metadata, sort_keys=True, separators=(",", ":")
-            ),
-        },
+        "annotations": annotations,
     }
 
 
