@@ -231,3 +231,12 @@ async def test_every_panel_query_returns_a_series(prometheus: str, scenario: Sce
 async def test_template_variables_list_the_model(prometheus: str, scenario: Scenario) -> None:
     """The per-model dashboard's namespace and model variables list the live model."""
     assert await empty_variables(prometheus, scenario.namespace) == []
+
+
+def test_labelled_pod_went_through_the_chart_webhook(
+    cluster: LocalCluster, scenario: Scenario
+) -> None:
+    """The chart's mutating webhook (caBundle patched by the operator) added the model volume."""
+    pod = json.loads(cluster.kubectl("get", "pod", "server", "-n", scenario.namespace,
+                                     "-o", "json").stdout)  # fmt: skip
+    assert [v for v in pod["spec"].get("volumes", []) if "image" in v]
