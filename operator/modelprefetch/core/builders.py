@@ -180,7 +180,7 @@ def _holder_container(spec: ModelDeploymentSpec, settings: PlannerSettings) -> d
             STATUS_FILE,
         ],
         "readinessProbe": {
-            "exec": {"command": [*command, "--probe", "--status-file", STATUS_FILE]},
+            "exec": {"command": [*settings.probe_command, "--probe", "--status-file", STATUS_FILE]},
             "periodSeconds": 10,
             "timeoutSeconds": 5,
             "failureThreshold": 1,
