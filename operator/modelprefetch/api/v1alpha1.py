@@ -97,7 +97,8 @@ class ModelSource(ApiModel):
         json_schema_extra=_duration_default(DEFAULT_REFRESH_INTERVAL),
     )
     """How often a tag is resolved again (Go duration, e.g. 10m); a tag that moved rolls out
-    the new digest in waves. 0s never re-resolves. Ignored for digest references."""
+    the new digest in waves. At least 30s; 0s never re-resolves. Ignored for digest
+    references."""
     allow_derivation: bool = True
     """Publish a mountable OCI image derived from the model (an OCI 1.1 referrer in the same
     repository, needs push access) when a node's runtime cannot mount the model itself."""
