@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +16,7 @@ from e2e.chart.observability import (
     metric_names,
     panels,
     run_prometheus,
+    unhealthy_rules,
     wait_for_scrapes,
 )
 
@@ -128,3 +130,10 @@ async def test_every_panel_query_returns_a_series(prometheus: str) -> None:
 async def test_template_variables_find_the_model(prometheus: str) -> None:
     """The namespace and model variables of the per-model dashboard list the live model."""
     assert await empty_variables(prometheus, NAMESPACE) == []
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_alert_rules_evaluate_without_errors(prometheus: str) -> None:
+    """Prometheus evaluates every alert rule on the scraped data without an error."""
+    await asyncio.sleep(2)  # evaluation_interval is 1s: let every group run once
+    assert await unhealthy_rules(prometheus) == []

@@ -6,6 +6,8 @@
   (host:port of /metrics endpoints) every second, until the block exits.
 - `empty_panel_queries(url, namespace, model)`: the panel queries that return no series,
   with Grafana's variables replaced ($namespace/$model pick the model to look at).
+- `unhealthy_rules(url)`: alert rules (deploy/prometheus/rules.yaml, loaded by
+  run_prometheus) whose evaluation failed.
 
 In the e2e run, with the operator serving /metrics at 127.0.0.1:PORT and one
 ModelDeployment `ns/name` reconciled and its pods admitted::
@@ -36,6 +38,7 @@ REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = REPO / "charts" / "modelprefetch" / "files" / "dashboards"
 PROMETHEUS = Path("/usr/bin/prometheus")  # Debian's `prometheus` package
 PROMTOOL = Path("/usr/bin/promtool")
+RULES = REPO / "deploy" / "prometheus" / "rules.yaml"
 
 _KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and",
              "or", "unless", "offset", "inf", "nan"}  # fmt: skip
@@ -120,12 +123,13 @@ async def query(session: aiohttp.ClientSession, url: str, expr: str) -> dict[str
 
 @asynccontextmanager
 async def run_prometheus(targets: Sequence[str], workdir: Path) -> AsyncIterator[str]:
-    """Prometheus scraping `targets` every second; yields its base URL."""
+    """Prometheus scraping `targets` every second, evaluating RULES; yields its base URL."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     config = workdir / "prometheus.yml"
     config.write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        f"rule_files: [{json.dumps(str(RULES))}]\n"
         "scrape_configs:\n"
         "  - job_name: modelprefetch\n"
         f"    static_configs: [{{targets: {json.dumps(list(targets))}}}]\n"
@@ -173,6 +177,23 @@ async def empty_panel_queries(url: str, namespace: str, model: str) -> list[str]
             if not reply["data"]["result"]:
                 empty.append(f"{item.dashboard} / {item.panel}: {expr}")
     return empty
+
+
+async def unhealthy_rules(url: str) -> list[str]:
+    """Loaded alert rules whose last evaluation failed (or none loaded at all)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{url}/api/v1/rules") as response,
+    ):
+        groups = (await response.json())["data"]["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+    if not rules:
+        return ["no rules loaded"]
+    return [
+        f"{rule['name']}: {rule.get('lastError', '')}"
+        for rule in rules
+        if rule.get("health") != "ok"
+    ]
 
 
 async def empty_variables(url: str, namespace: str) -> list[str]:

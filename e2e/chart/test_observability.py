@@ -33,6 +33,7 @@ from e2e.chart.observability import (
     empty_variables,
     query,
     run_prometheus,
+    unhealthy_rules,
     wait_for_scrapes,
 )
 from e2e.cluster.controlplane import LocalCluster
@@ -240,3 +241,10 @@ def test_labelled_pod_went_through_the_chart_webhook(
     pod = json.loads(cluster.kubectl("get", "pod", "server", "-n", scenario.namespace,
                                      "-o", "json").stdout)  # fmt: skip
     assert [v for v in pod["spec"].get("volumes", []) if "image" in v]
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_alert_rules_evaluate_without_errors(prometheus: str) -> None:
+    """Prometheus evaluates every alert rule on the scraped data without an error."""
+    await asyncio.sleep(2)  # evaluation_interval is 1s: let every group run once
+    assert await unhealthy_rules(prometheus) == []
