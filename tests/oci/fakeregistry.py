@@ -46,6 +46,7 @@ class Failure:
 @dataclass
 class FakeRegistry:
     referrers_api: bool = True
+    subject_header: bool = True  # send OCI-Subject on PUT (go-containerregistry does not)
     auth: str | None = None  # None | "basic" | "bearer"
     username: str = "alice"
     password: str = "s3cret"
@@ -158,7 +159,7 @@ class FakeRegistry:
                 "Docker-Content-Digest": digest,
                 "Location": f"/v2/{repo}/manifests/{digest}",
             }
-            if self.referrers_api and b'"subject"' in data:
+            if self.referrers_api and self.subject_header and b'"subject"' in data:
                 headers["OCI-Subject"] = json.loads(data)["subject"]["digest"]
             return web.Response(status=201, headers=headers)
         digest = self._resolve(repo, ref)

@@ -169,3 +169,13 @@ async def test_foreign_referrers_are_ignored(
         },
     )
     assert (await resolve(client, artifact.reference)).derived_image is None
+
+
+async def test_silent_referrers_api_gets_no_fallback_tag(
+    tmp_path: Path, registry: FakeRegistry, client: RegistryClient
+) -> None:
+    """A registry with the referrers API but no OCI-Subject header gets no sha256-<hex> tag."""
+    registry.subject_header = False
+    artifact = await resolve(client, await _push(tmp_path, registry, client, raw=False))
+    await ensure_derived_image(client, artifact)
+    assert fallback_tag(artifact.digest) not in registry.tags["m/tiny"]

@@ -3,8 +3,9 @@
 Registries with the referrers API answer GET /v2/<repo>/referrers/<digest> with an
 image index (200, possibly empty). Registries without it (distribution 2.8) answer 404;
 then the referrers live in an index tagged `sha256-<hex>` (the tag schema), which the
-pushing client maintains: when a manifest with a `subject` is PUT and the registry does
-not answer with an `OCI-Subject` header, we add it to that index ourselves.
+pushing client maintains: when a manifest with a `subject` is PUT, the registry does not
+answer with an `OCI-Subject` header and its referrers API is missing, we add it to that
+index ourselves.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ async def push_referrer(
     to date when the registry does not index referrers itself. Returns its digest."""
     digest, acknowledged = await client.put_manifest_with_subject(ref, data, media_type)
     if acknowledged:
+        return digest
+    # Some registries index referrers without saying so (go-containerregistry sends no
+    # OCI-Subject header): ask the API before falling back to the tag schema.
+    if await _referrers_api(client, ref, subject_digest) is not None:
         return digest
     entry = Descriptor(
         media_type=media_type,

@@ -1,0 +1,1 @@
+"""End-to-end tests of modelprefetch.oci against real local registries and tools."""
