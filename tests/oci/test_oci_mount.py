@@ -28,6 +28,7 @@ def _layer(fmt: LayerFormat, annotation: str | None = "org.cncf.model.filepath")
         layer_format=fmt,
         path="model.safetensors",
         path_annotation=annotation,
+        has_legacy_path_annotation=annotation == "org.cnai.model.filepath",
     )
 
 

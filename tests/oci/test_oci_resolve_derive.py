@@ -16,6 +16,7 @@ from modelprefetch.oci import mediatypes as mt
 from modelprefetch.oci.artifact import ArtifactKind, LayerFormat
 from modelprefetch.oci.client import RegistryClient
 from modelprefetch.oci.derive import ensure_derived_image
+from modelprefetch.oci.mount import decide_mount, parse_runtime
 from modelprefetch.oci.pack import PackOptions, pack_directory, push_packed
 from modelprefetch.oci.reference import parse_reference
 from modelprefetch.oci.referrers import fallback_tag
@@ -179,3 +180,12 @@ async def test_silent_referrers_api_gets_no_fallback_tag(
     artifact = await resolve(client, await _push(tmp_path, registry, client, raw=False))
     await ensure_derived_image(client, artifact)
     assert fallback_tag(artifact.digest) not in registry.tags["m/tiny"]
+
+
+async def test_our_raw_pack_mounts_as_files_on_crio_133(
+    tmp_path: Path, registry: FakeRegistry, client: RegistryClient
+) -> None:
+    """Raw layers we pack carry the legacy path annotations CRI-O 1.33 names files from."""
+    artifact = await resolve(client, await _push(tmp_path, registry, client, raw=True))
+    decision = decide_mount(artifact, parse_runtime("cri-o://1.33.2"))
+    assert decision.reference == artifact.pinned_reference

@@ -50,6 +50,9 @@ class LayerInfo:
     # The annotation `path` was read from (None when absent or guessed): CRI-O 1.33 only
     # names files from the legacy annotations.
     path_annotation: str | None = None
+    # True when org.cnai.model.filepath or org.opencontainers.image.title is also set
+    # (the only annotations CRI-O 1.33 names raw layer files from).
+    has_legacy_path_annotation: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,6 +170,9 @@ def _layer_info(kind: ArtifactKind, descriptor: Descriptor, index: int) -> Layer
         layer_format=layer_format,
         path=path,
         path_annotation=annotation,
+        has_legacy_path_annotation=any(
+            key in descriptor.annotations for key in mt.LEGACY_FILEPATH_ANNOTATIONS
+        ),
     )
 
 

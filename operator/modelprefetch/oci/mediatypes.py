@@ -46,6 +46,8 @@ LEGACY_ANNOTATION_FILE_METADATA: Final = "org.cnai.model.file.metadata+json"
 ANNOTATION_TITLE: Final = "org.opencontainers.image.title"
 # Where a layer's file path may be written, most specific first.
 FILEPATH_ANNOTATIONS: Final = (ANNOTATION_FILEPATH, LEGACY_ANNOTATION_FILEPATH, ANNOTATION_TITLE)
+# What CRI-O 1.33 and modctl <= v0.0.6 read a raw layer's file name from.
+LEGACY_FILEPATH_ANNOTATIONS: Final = (LEGACY_ANNOTATION_FILEPATH, ANNOTATION_TITLE)
 FILE_METADATA_ANNOTATIONS: Final = (ANNOTATION_FILE_METADATA, LEGACY_ANNOTATION_FILE_METADATA)
 
 # Marks the OCI image we derive from a ModelPack; its value is the ModelPack digest.

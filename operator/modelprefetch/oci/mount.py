@@ -35,8 +35,6 @@ CRIO_IMAGE_VOLUMES = (1, 31, 0)
 CRIO_LEGACY_MODEL_FILES = (1, 33, 0)  # names files from org.cnai / image.title only
 CRIO_MODEL_FILES = (1, 34, 0)  # names files from org.cncf.model.filepath
 
-# Annotations CRI-O 1.33 understands when naming a raw model layer's file.
-LEGACY_PATH_ANNOTATIONS = frozenset({"org.cnai.model.filepath", "org.opencontainers.image.title"})
 
 _RUNTIME_RE = re.compile(r"^\s*([A-Za-z0-9._-]+)://v?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 
@@ -149,7 +147,7 @@ def _crio_names_raw_files(artifact: ResolvedArtifact, runtime: Runtime) -> bool:
     if runtime.version >= CRIO_MODEL_FILES:
         return True
     if runtime.version >= CRIO_LEGACY_MODEL_FILES:
-        return all(layer.path_annotation in LEGACY_PATH_ANNOTATIONS for layer in artifact.layers)
+        return all(layer.has_legacy_path_annotation for layer in artifact.layers)
     return False
 
 

@@ -118,8 +118,10 @@ def layer_descriptor(layer: FileLayer) -> dict[str, Any]:
         mt.ANNOTATION_FILE_METADATA: json.dumps(metadata, sort_keys=True, separators=(",", ":")),
     }
     if not layer.as_tar:
-        # A raw layer is the file: with a title, `oras pull` writes it under its path.
+        # A raw layer is the file itself. Older readers name it from other keys: oras pull
+        # and CRI-O 1.33 from the image title, modctl <= v0.0.6 from org.cnai.
         annotations[mt.ANNOTATION_TITLE] = layer.path
+        annotations[mt.LEGACY_ANNOTATION_FILEPATH] = layer.path
     return {
         "mediaType": layer_media_type(layer),
         "digest": layer.digest,
