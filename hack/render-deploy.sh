@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Regenerates deploy/ from charts/modelprefetch: the plain manifests for `kubectl apply`
-# users (deploy/modelprefetch.yaml), the Grafana dashboards and the Prometheus rules.
-# tests/test_chart_sync.py fails when deploy/ is not the current render.
+# Copies crds/ into the chart, then regenerates deploy/ from charts/modelprefetch: the
+# plain manifests for `kubectl apply` users (deploy/modelprefetch.yaml), the Grafana
+# dashboards and the Prometheus rules. Run it after `modelprefetch crd` changes crds/.
+# tests/test_chart_sync.py fails when either copy is stale.
 # Usage: hack/render-deploy.sh [--check]   (HELM=/path/to/helm to override)
 set -euo pipefail
 
@@ -35,6 +36,7 @@ YAML
 }
 
 if [[ "${1:-}" == "--check" ]]; then
+  diff -ru "$root/crds" "$chart/crds"
   tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
   render "$tmp"
   diff -u "$tmp/modelprefetch.yaml" "$root/deploy/modelprefetch.yaml"
@@ -42,6 +44,8 @@ if [[ "${1:-}" == "--check" ]]; then
   diff -u "$tmp/prometheus/rules.yaml" "$root/deploy/prometheus/rules.yaml"
   echo "deploy/ is up to date"
 else
+  rm -f "$chart"/crds/*.yaml
+  cp "$root"/crds/*.yaml "$chart/crds/"
   render "$root/deploy"
-  echo "rendered deploy/ from charts/modelprefetch"
+  echo "copied crds/ into the chart and rendered deploy/ from charts/modelprefetch"
 fi

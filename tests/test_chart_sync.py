@@ -32,9 +32,9 @@ def test_chart_crds_are_identical_to_crds_dir() -> None:
     source = {p.name: p.read_bytes() for p in (REPO / "crds").glob("*.yaml")}
     copy = {p.name: p.read_bytes() for p in (CHART / "crds").glob("*.yaml")}
     assert source
-    assert copy.keys() == source.keys(), "run: cp crds/*.yaml charts/modelprefetch/crds/"
+    assert copy.keys() == source.keys(), "run: hack/render-deploy.sh"
     for name in source:
-        assert copy[name] == source[name], f"{name} differs: cp crds/{name} {CHART / 'crds'}/"
+        assert copy[name] == source[name], f"{name} differs: run hack/render-deploy.sh"
 
 
 def test_deploy_dashboards_are_the_chart_dashboards() -> None:
