@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from tests.oci.fakeregistry import FakeRegistry, SleepRecorder
 
 from modelprefetch.errors import RegistryAuthError, RegistryProtocolError
@@ -99,3 +101,28 @@ async def test_token_server_refusal_is_an_auth_error(
     async with RegistryClient(credentials=wrong, plain_http=True, sleep=sleeps) as c:
         with pytest.raises(RegistryAuthError):
             await c.ping(registry.host)
+
+
+async def test_credentials_are_not_sent_to_a_redirect_target(
+    registry: FakeRegistry, client: RegistryClient
+) -> None:
+    """A blob redirected to another host (object storage) gets no Authorization header."""
+    seen: list[str | None] = []
+
+    async def storage(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        return web.Response(body=b"payload")
+
+    app = web.Application()
+    app.router.add_get("/blob", storage)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        registry.auth = "basic"
+        await client.ping(registry.host)  # from now on every request carries credentials
+        digest = "sha256:239f59ed55e737c77147cf55ad0c1b030b6d7ee748a7426952f9b852d5a935e5"
+        registry.fail_next("/blobs/", 307, Location=f"http://localhost:{server.port}/blob")
+        data = await client.get_blob(parse_reference(f"{registry.host}/a/b"), digest)
+    finally:
+        await server.close()
+    assert (data, seen) == (b"payload", [None])
