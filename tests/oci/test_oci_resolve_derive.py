@@ -189,3 +189,43 @@ async def test_our_raw_pack_mounts_as_files_on_crio_133(
     artifact = await resolve(client, await _push(tmp_path, registry, client, raw=True))
     decision = decide_mount(artifact, parse_runtime("cri-o://1.33.2"))
     assert decision.reference == artifact.pinned_reference
+
+
+async def test_docker_model_raw_gguf_is_derived(
+    registry: FakeRegistry, client: RegistryClient
+) -> None:
+    """A Docker model's unannotated GGUF layer becomes model.gguf in the derived image."""
+    gguf = b"GGUF" + bytes(1000)
+    layer = registry.put_blob("ai/smollm", gguf)
+    config = json.dumps(
+        {"config": {"format": "gguf"}, "rootfs": {"type": "layers", "diff_ids": [layer]}}
+    ).encode()
+    config_digest = registry.put_blob("ai/smollm", config)
+    registry.put_manifest(
+        "ai/smollm",
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "config": {
+                "mediaType": mt.DOCKER_AI_CONFIG,
+                "digest": config_digest,
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.ai.gguf.v3",
+                    "digest": layer,
+                    "size": len(gguf),
+                }
+            ],
+        },
+        "latest",
+    )
+    artifact = await resolve(client, f"{registry.host}/ai/smollm")
+    derived = await ensure_derived_image(client, artifact)
+    manifest = json.loads(registry.manifests["ai/smollm"][derived.split("@")[1]][1])
+    with tarfile.open(
+        fileobj=io.BytesIO(registry.blobs[manifest["layers"][0]["digest"]])
+    ) as archive:
+        assert archive.extractfile("model.gguf").read() == gguf  # type: ignore[union-attr]
+    assert artifact.kind is ArtifactKind.DOCKER_MODEL
