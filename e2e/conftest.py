@@ -19,6 +19,7 @@ import pytest
 from e2e.cluster.controlplane import LocalCluster
 from e2e.cluster.registries import Registries, start_registries
 from e2e.cluster.tools import REPO_ROOT
+from e2e.operator_process import OperatorProcess
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -81,3 +82,17 @@ def namespace(cluster: LocalCluster) -> Iterator[str]:
 def unique() -> str:
     """A short random suffix for cluster-scoped names."""
     return uuid.uuid4().hex[:6]
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: LocalCluster, registries: Registries, e2e_logdir: Path
+) -> Iterator[OperatorProcess]:
+    """The real operator with its webhooks, running against the session's cluster."""
+    proc = OperatorProcess(cluster=cluster, registries=registries, logdir=e2e_logdir)
+    proc.install()
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()

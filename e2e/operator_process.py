@@ -1,0 +1,130 @@
+"""The real operator (`python -m modelprefetch run`) as a child process of the test session.
+
+It runs exactly as in production except for where things are: the kubeconfig instead of
+in-cluster credentials, the webhook reached by the API server at https://127.0.0.1:PORT
+(no kube-proxy here, so URL clientConfig and a certificate with IP SAN 127.0.0.1), and
+the local registries spoken to over plain HTTP. The webhook configurations are created
+here the way the chart would, with an empty caBundle the operator patches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from e2e.cluster.controlplane import LocalCluster
+from e2e.cluster.procs import tail
+from e2e.cluster.registries import Registries
+from e2e.cluster.tools import REPO_ROOT, free_port
+from modelprefetch.webhook.config import (
+    WebhookClient,
+    mutating_webhook_configuration,
+    validating_webhook_configuration,
+)
+
+NAMESPACE = "modelprefetch-system"
+HOLDER_IMAGE = "127.0.0.1:5000/modelprefetch:e2e"  # fake nodes never pull it
+MUTATING = "modelprefetch-pods"
+VALIDATING = "modelprefetch-modeldeployments"
+
+
+@dataclass
+class OperatorProcess:
+    cluster: LocalCluster
+    registries: Registries
+    logdir: Path
+    kubeconfig: Path | None = None  # default: the cluster's admin kubeconfig
+    health_port: int = field(default_factory=free_port)
+    metrics_port: int = field(default_factory=free_port)
+    webhook_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def webhook_url(self) -> str:
+        return f"https://127.0.0.1:{self.webhook_port}"
+
+    @property
+    def log(self) -> Path:
+        return self.logdir / "operator.log"
+
+    def env(self) -> dict[str, str]:
+        hosts = [r.host for r in self.registries.all()]
+        return {
+            **os.environ,
+            "MODELPREFETCH_KUBECONFIG": str(self.kubeconfig or self.cluster.kubeconfig),
+            "MODELPREFETCH_NAMESPACE": NAMESPACE,
+            "MODELPREFETCH_POD_NAME": "e2e-operator",
+            "MODELPREFETCH_HOLDER_IMAGE": HOLDER_IMAGE,
+            "MODELPREFETCH_INSECURE_REGISTRIES": json.dumps(hosts),
+            "MODELPREFETCH_BIND_ADDRESS": "127.0.0.1",
+            "MODELPREFETCH_HEALTH_PORT": str(self.health_port),
+            "MODELPREFETCH_METRICS_PORT": str(self.metrics_port),
+            "MODELPREFETCH_WEBHOOK_PORT": str(self.webhook_port),
+            "MODELPREFETCH_WEBHOOK_URL": self.webhook_url,
+            "MODELPREFETCH_RESYNC_SECONDS": "20",
+            "MODELPREFETCH_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
+
+    def install(self) -> None:
+        """CRD, namespace and the webhook configurations (what the chart would create)."""
+        self.cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
+        self.cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                             "crd/modeldeployments.modelprefetch.io")
+        self.cluster.kubectl("create", "namespace", NAMESPACE, check=False)
+        client = WebhookClient(url=self.webhook_url)
+        for obj in (
+            mutating_webhook_configuration(MUTATING, client=client, operator_namespace=NAMESPACE),
+            validating_webhook_configuration(VALIDATING, client=client),
+        ):
+            self.cluster.kubectl("apply", "-f", "-", input=json.dumps(obj))
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "modelprefetch", "run"], env=self.env(),
+                stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"operator exited at start:\n{tail(self.log, 40)}")
+            if self._ready():
+                return
+            time.sleep(0.3)
+        raise TimeoutError(f"operator not ready in 60s:\n{tail(self.log, 40)}")
+
+    def _ready(self) -> bool:
+        url = f"http://127.0.0.1:{self.health_port}/readyz"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return str(resp.read().decode())
