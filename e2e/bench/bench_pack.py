@@ -4,7 +4,7 @@
     python e2e/bench/bench_pack.py --race-gib 1 --memory-gib 1 2
 
 A distribution 2.8 registry runs on loopback (e2e.cluster.registries). Model directories
-are generated in a temp folder: a config.json and safetensors-named shards of 512 MiB,
+are generated in a temp folder: a config.json and safetensors-named shards of 256 MiB,
 each filled with its own repeated random block (distinct digests, fast to write).
 
 Race: `modelprefetch pack DIR REF --no-derive` (tar layers, the default) and
@@ -13,7 +13,9 @@ in the same run; printed: both wall times and their ratio (ours / oras).
 
 Memory: `modelprefetch pack` (with the derived image, so the whole command) on models
 of each size; printed: peak RSS of the process (from wait4) per size. It must not grow
-with the model: blobs are streamed and hashed on the fly.
+with the model: blobs are streamed and hashed on the fly. What it does depend on is the
+number of files in flight (--concurrency, default 4), so every size here has at least
+four shards.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from e2e.cluster.registries import LocalRegistry
 from e2e.cluster.tools import REPO_ROOT, free_port, tool_path
 
 GIB = 1024**3
-SHARD = 512 * 1024**2
+SHARD = 256 * 1024**2  # >= 4 shards per GiB: every size keeps all --concurrency workers busy
 BLOCK = 1024**2
 
 

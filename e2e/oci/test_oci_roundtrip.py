@@ -205,3 +205,24 @@ async def test_ensure_derived_image_is_idempotent(
         first = await ensure_derived_image(client, artifact)
         second = await ensure_derived_image(client, await resolve(client, reference))
     assert first == second
+
+
+async def test_pack_after_losing_a_blob_uploads_only_that_blob(
+    registries: Registries, tmp_path: Path
+) -> None:
+    """A blob missing after an interrupted run is the only one the next run sends."""
+    registry = registries.distribution  # configured with storage.delete.enabled
+    reference = f"{registry.host}/{unique_repo()}:v1"
+    model = str(make_model_dir(tmp_path / "m"))
+    modelprefetch(registry, tmp_path, "pack", model, reference, "--no-derive")
+    ref = parse_reference(reference)
+    async with client_for(registry) as client:
+        artifact = await resolve(client, reference)
+        weights = next(layer for layer in artifact.layers if layer.path == "model.safetensors")
+        path = f"/v2/{ref.repository}/blobs/{weights.digest}"
+        async with client.request(
+            "DELETE", ref.api_host, path, repository=ref.repository, push=True, ok=(202,)
+        ):
+            pass
+    again = modelprefetch(registry, tmp_path, "pack", model, reference, "--no-derive")
+    assert again["uploaded"] == ["model.safetensors"]
