@@ -88,11 +88,16 @@ def unique() -> str:
 def operator(
     cluster: LocalCluster, registries: Registries, e2e_logdir: Path
 ) -> Iterator[OperatorProcess]:
-    """The real operator with its webhooks, running against the session's cluster."""
+    """The real operator with its webhooks, running against the session's cluster under the
+    chart's own ServiceAccount. The session fails if the API server ever refused it
+    anything: that proves the chart's RBAC is enough for everything the tests did."""
     proc = OperatorProcess(cluster=cluster, registries=registries, logdir=e2e_logdir)
+    proc.log.unlink(missing_ok=True)
     proc.install()
     proc.start()
     try:
         yield proc
     finally:
         proc.stop()
+    refused = proc.forbidden_lines()
+    assert not refused, "the operator was refused by RBAC:\n" + "\n".join(refused[:20])

@@ -1,9 +1,11 @@
 """The real operator (`python -m modelprefetch run`) as a child process of the test session.
 
-It runs exactly as in production except for where things are: the kubeconfig instead of
-in-cluster credentials, the webhook reached by the API server at https://127.0.0.1:PORT
-(no kube-proxy here, so URL clientConfig and a certificate with IP SAN 127.0.0.1), and
-the local registries spoken to over plain HTTP. The webhook configurations are created
+It runs exactly as in production, with the chart's own ServiceAccount and RBAC (rendered
+by `helm template`, authenticated by a token of that ServiceAccount, never admin), except
+for where things are: a kubeconfig holding that token instead of the in-cluster mount,
+the webhook reached by the API server at https://127.0.0.1:PORT (no kube-proxy here, so
+URL clientConfig and a certificate with IP SAN 127.0.0.1), and the local registries
+spoken to over plain HTTP. The webhook configurations are created
 here the way the chart would, with an empty caBundle the operator patches.
 """
 
@@ -18,10 +20,12 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from e2e.cluster.controlplane import LocalCluster
 from e2e.cluster.procs import tail
 from e2e.cluster.registries import Registries
-from e2e.cluster.tools import REPO_ROOT, free_port
+from e2e.cluster.tools import REPO_ROOT, free_port, tool_path
 from modelprefetch.webhook.config import (
     WebhookClient,
     mutating_webhook_configuration,
@@ -32,6 +36,8 @@ NAMESPACE = "modelprefetch-system"
 HOLDER_IMAGE = "127.0.0.1:5000/modelprefetch:e2e"  # fake nodes never pull it
 MUTATING = "modelprefetch-pods"
 VALIDATING = "modelprefetch-modeldeployments"
+RELEASE = "modelprefetch"  # chart release name: gives the ServiceAccount, Role names
+FORBIDDEN_MARKERS = ("Forbidden", " 403 ", "forbidden:")
 
 
 @dataclass
@@ -74,18 +80,51 @@ class OperatorProcess:
             **self.extra_env,
         }
 
-    def install(self) -> None:
-        """CRD, namespace and the webhook configurations (what the chart would create)."""
+    def install(self, *, as_service_account: bool = True) -> None:
+        """CRD, namespace, the chart's ServiceAccount + RBAC, and the webhook
+        configurations (what the chart would create, in URL mode)."""
         self.cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
         self.cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
                              "crd/modeldeployments.modelprefetch.io")
         self.cluster.kubectl("create", "namespace", NAMESPACE, check=False)
+        if as_service_account:
+            self.kubeconfig = self._service_account_kubeconfig()
         client = WebhookClient(url=self.webhook_url)
         for obj in (
             mutating_webhook_configuration(MUTATING, client=client, operator_namespace=NAMESPACE),
             validating_webhook_configuration(VALIDATING, client=client),
         ):
             self.cluster.kubectl("apply", "-f", "-", input=json.dumps(obj))
+
+    def _service_account_kubeconfig(self) -> Path:
+        rendered = subprocess.run(
+            [str(tool_path("helm")), "template", RELEASE, str(REPO_ROOT / "charts/modelprefetch"),
+             "--namespace", NAMESPACE, "--show-only", "templates/serviceaccount.yaml",
+             "--show-only", "templates/rbac.yaml"],
+            check=True, capture_output=True, text=True).stdout
+        self.cluster.kubectl("apply", "-f", "-", input=rendered)
+        token = self.cluster.kubectl("create", "token", RELEASE, "-n", NAMESPACE,
+                                     "--duration=24h").stdout.strip()
+        admin = yaml.safe_load(self.cluster.kubeconfig.read_text())
+        config = {
+            "apiVersion": "v1", "kind": "Config", "clusters": admin["clusters"],
+            "users": [{"name": "operator", "user": {"token": token}}],
+            "contexts": [{"name": "operator", "context": {
+                "cluster": admin["clusters"][0]["name"], "user": "operator",
+                "namespace": NAMESPACE}}],
+            "current-context": "operator",
+        }
+        path = self.cluster.workdir / "operator-sa.kubeconfig"
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return path
+
+    def forbidden_lines(self) -> list[str]:
+        """Log lines where the API server refused the operator something."""
+        if not self.log.exists():
+            return []
+        return [line for line in self.log.read_text(errors="replace").splitlines()
+                if any(marker in line for marker in FORBIDDEN_MARKERS)]
 
     def start(self) -> None:
         with self.log.open("ab") as out:
