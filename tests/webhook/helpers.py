@@ -118,7 +118,15 @@ def md(
             "format": "gguf",
             "name": f"{name}-model",
             "mountedReference": reference if mountable else None,
-            "mounts": [{"reference": reference, "digest": DIGEST, "nodeLabel": f"warm.x/{name}"}],
+            "mounts": [
+                {
+                    "reference": reference,
+                    "digest": DIGEST,
+                    "ready": ready_nodes,
+                    "nodeLabel": f"warm.x/{name}",
+                    "current": True,
+                }
+            ],
         }
     else:
         status["conditions"].append(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelprefetch.api.v1alpha1 import Scheduling
 from modelprefetch.webhook.index import ModelIndex, build_entry
 from modelprefetch.webhook.types import LabelMatcher, Readiness
@@ -124,7 +126,7 @@ def test_unreadable_object_is_skipped() -> None:
     """An object whose status cannot be read does not break the index."""
     index = ModelIndex()
     bad = md()
-    bad["status"]["nodes"] = {"ready": "many"}
+    bad["status"]["resolved"]["mounts"][0]["ready"] = "many"
     index.replace_all([bad, md("ok")])
     assert index.get("team", "ok") is not None and index.get("team", "llama") is None
 
@@ -137,3 +139,58 @@ def test_default_warm_label_is_the_planners() -> None:
     obj["status"]["resolved"]["mounts"][0]["nodeLabel"] = ""
     obj["status"]["resolved"]["mounts"][0]["digest"] = "sha256:" + "11" * 32
     assert build_entry(obj).warm_label == warm_label_key("team", "llama", "sha256:" + "11" * 32)
+
+
+OLD_DIGEST = "sha256:" + "99" * 32
+OLD_REFERENCE = f"registry.local/models/llama@{OLD_DIGEST}"
+
+
+def rollout(new_ready: int, old_ready: int, mounted: str = OLD_REFERENCE) -> dict[str, Any]:
+    """A ModelDeployment in the middle of a rollout: the new digest and the previous one."""
+    obj = md(ready_nodes=new_ready)
+    obj["status"]["nodes"]["ready"] = new_ready
+    obj["status"]["resolved"]["mountedReference"] = mounted
+    obj["status"]["resolved"]["mounts"].append(
+        {
+            "reference": OLD_REFERENCE,
+            "digest": OLD_DIGEST,
+            "ready": old_ready,
+            "nodeLabel": "warm.x/llama-old",
+            "current": False,
+        }
+    )
+    return obj
+
+
+def test_previous_digest_still_mounted_is_warm_on_its_own_nodes() -> None:
+    """Mounting the previous digest, Ready on 2 nodes while the new one is on none: Warm."""
+    e = build_entry(rollout(new_ready=0, old_ready=2))
+    assert e.readiness is Readiness.WARM
+    assert (e.reference, e.warm_label) == (OLD_REFERENCE, "warm.x/llama-old")
+
+
+def test_previous_digest_names_its_own_digest() -> None:
+    """While the previous digest is mounted, the entry's digest is that mount's digest."""
+    assert build_entry(rollout(new_ready=0, old_ready=2)).digest == OLD_DIGEST
+
+
+def test_new_digest_mounted_before_any_node_is_ready_is_cold() -> None:
+    """The chosen mount has ready 0: Cold even if status.nodes.ready counts other nodes."""
+    obj = md(ready_nodes=0)
+    obj["status"]["nodes"]["ready"] = 3
+    assert build_entry(obj).readiness is Readiness.COLD
+
+
+def test_new_digest_mounted_uses_its_own_label() -> None:
+    """Once the new digest is mounted, its nodeLabel and the resolved digest are used."""
+    e = build_entry(
+        rollout(new_ready=2, old_ready=1, mounted=f"registry.local/models/llama@{DIGEST}")
+    )
+    assert (e.readiness, e.warm_label, e.digest) == (Readiness.WARM, "warm.x/llama", DIGEST)
+
+
+def test_missing_ready_count_is_cold() -> None:
+    """A mount without a ready count (older status) is Cold, not an error."""
+    obj = md()
+    del obj["status"]["resolved"]["mounts"][0]["ready"]
+    assert build_entry(obj).readiness is Readiness.COLD

@@ -10,8 +10,13 @@ Readiness, from status:
     no status.resolved                      Unresolved     pods denied (no digest to pin)
     resolved, no resolved.mountedReference  NotMountable   pods denied (no runtime mounts it)
     spec does not parse                     Invalid        pods denied (message names fields)
-    mountedReference, nodes.ready == 0      Cold           admitted, affinity Preferred at most
-    mountedReference, nodes.ready > 0       Warm           admitted as asked
+    mountedReference, its mount ready == 0  Cold           admitted, affinity Preferred at most
+    mountedReference, its mount ready > 0   Warm           admitted as asked
+
+Warm or cold is judged from the chosen mount itself (`status.resolved.mounts[]` whose
+reference is the mountedReference: its `ready` count and `nodeLabel`), never from
+`status.nodes.ready`: during a rollout the operator keeps mounting the previous digest
+until the new one is Ready on more nodes, while `nodes.ready` counts the new digest only.
 """
 
 from __future__ import annotations
@@ -47,6 +52,15 @@ def _condition_message(status: Mapping[str, Any], kind: str) -> str:
     return ""
 
 
+def _count(value: object) -> int:
+    """A node count from status; TypeError when another version wrote something else."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"node count {value!r} is not an integer")
+    return value
+
+
 def build_entry(
     obj: Mapping[str, Any], warm_label_key: WarmLabelKey | None = default_warm_label_key
 ) -> ModelEntry:
@@ -67,15 +81,16 @@ def build_entry(
     if not reference:
         why = _condition_message(status, "Mountable") or "no runtime in the cluster can mount it"
         return _unusable(namespace, name, Readiness.NOT_MOUNTABLE, why)
-    warm_label, mount_digest = None, str(digest)
+    warm_label, mount_digest, ready_nodes, current = None, str(digest), 0, True
     for group in resolved.get("mounts") or ():
         if isinstance(group, Mapping) and group.get("reference") == reference:
-            warm_label = group.get("nodeLabel") or None
+            warm_label = warm_label or group.get("nodeLabel") or None
             mount_digest = str(group.get("digest") or digest)
+            ready_nodes += _count(group.get("ready"))
+            current = current and group.get("current", True) is not False
     if warm_label is None and warm_label_key is not None:
         # the label is keyed by the digest of the mounted reference (derived image or not)
         warm_label = warm_label_key(namespace, name, mount_digest)
-    ready_nodes = (status.get("nodes") or {}).get("ready") or 0
     readiness = Readiness.WARM if ready_nodes > 0 else Readiness.COLD
     mount = spec.mount
     return ModelEntry(
@@ -84,7 +99,8 @@ def build_entry(
         readiness=readiness,
         message="" if readiness is Readiness.WARM else "it is not warm on any node yet",
         reference=str(reference),
-        digest=str(digest),
+        # a previous digest still mounted during a rollout: name what the pod really gets
+        digest=str(digest) if current else mount_digest,
         model_name=str(resolved.get("name") or name),
         model_format=str(resolved.get("format") or ""),
         mount_path=mount.effective_path(name),
