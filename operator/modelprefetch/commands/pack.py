@@ -24,7 +24,8 @@ from modelprefetch.oci.cliargs import (
 )
 from modelprefetch.oci.client import RegistryClient
 from modelprefetch.oci.derive import ensure_derived_image
-from modelprefetch.oci.pack import PackOptions, PackResult, pack_directory, push_packed
+from modelprefetch.oci.filelayer import FileLayer
+from modelprefetch.oci.pack import PackOptions, PackResult, pack_and_push
 from modelprefetch.oci.reference import Reference, parse_reference
 from modelprefetch.oci.resolve import resolve
 
@@ -99,9 +100,8 @@ def _run(args: argparse.Namespace) -> int:
 
     async def main() -> dict[str, Any]:
         with progress:
-            packed = await _pack(args.directory, options, progress)
             async with registry_client(args, ref) as client:
-                await _push(client, ref, packed, progress, args)
+                packed = await _pack_and_push(client, ref, args, options, progress)
                 pinned = f"{ref.name}@{packed.digest}"
                 derived = None
                 if not args.no_derive:
@@ -131,29 +131,28 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _pack(directory: Path, options: PackOptions, progress: Progress) -> PackResult:
-    task = progress.add_task("hashing", total=None)
-    return await pack_directory(
-        directory,
-        options,
-        lambda _phase, _path, n: progress.advance(task, n),
-        lambda total: progress.update(task, total=total),
-    )
-
-
-async def _push(
+async def _pack_and_push(
     client: RegistryClient,
     ref: Reference,
-    packed: PackResult,
-    progress: Progress,
     args: argparse.Namespace,
-) -> None:
-    task = progress.add_task("uploading", total=sum(layer.size for layer in packed.layers))
-    await push_packed(
+    options: PackOptions,
+    progress: Progress,
+) -> PackResult:
+    hashing = progress.add_task("hashing", total=None)
+    uploading = progress.add_task("uploading", total=None)
+
+    def scanned(layers: list[FileLayer]) -> None:
+        progress.update(hashing, total=sum(layer.file_size for layer in layers))
+        progress.update(uploading, total=sum(layer.size for layer in layers))
+
+    return await pack_and_push(
         client,
         ref,
-        packed,
-        progress=lambda _phase, _path, n: progress.advance(task, n),
+        args.directory,
+        options,
+        progress=lambda phase, _path, n: progress.advance(
+            hashing if phase == "hash" else uploading, n
+        ),
         chunk_bytes=args.chunk_size,
-        concurrency=args.concurrency,
+        on_scanned=scanned,
     )

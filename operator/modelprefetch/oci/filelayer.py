@@ -16,7 +16,7 @@ from pathlib import Path
 from modelprefetch.errors import PackError
 from modelprefetch.oci.tarstream import file_prefix, file_suffix
 
-READ_BYTES = 4 * 1024 * 1024
+READ_BYTES = 1024 * 1024
 
 
 @dataclass(slots=True)

@@ -183,13 +183,39 @@ async def pack_directory(
         [partial(layer.compute_digest, _bind(progress, "hash", layer.path)) for layer in layers],
         options.concurrency,
     )
-    detected = await asyncio.to_thread(detect, root, [layer.path for layer in layers])
-    config = build_config(options, detected, layers)
-    annotations = {"org.opencontainers.image.title": options.name} if options.name else {}
-    manifest = build_manifest(config, layers, annotations)
-    return PackResult(
-        digest=BytesSource(manifest).digest, manifest=manifest, config=config, layers=layers
+    return await _describe(root, options, layers)
+
+
+async def pack_and_push(
+    client: RegistryClient,
+    ref: Reference,
+    root: Path,
+    options: PackOptions,
+    *,
+    progress: Progress | None = None,
+    chunk_bytes: int | None = None,
+    on_scanned: Callable[[list[FileLayer]], None] | None = None,
+) -> PackResult:
+    """`pack_directory` then `push_packed`, with each file uploaded as soon as it is
+    hashed, so that hashing one file overlaps uploading another. Same digest."""
+    layers = await asyncio.to_thread(scan, root, options)
+    if on_scanned is not None:
+        on_scanned(layers)
+    result = PackResult(layers=layers)
+
+    async def hash_and_push(layer: FileLayer) -> None:
+        await layer.compute_digest(_bind(progress, "hash", layer.path))
+        await _push_layer(client, ref, layer, result, progress, chunk_bytes)
+
+    await _bounded([partial(hash_and_push, layer) for layer in layers], options.concurrency)
+    described = await _describe(root, options, layers)
+    result.digest, result.manifest, result.config = (
+        described.digest,
+        described.manifest,
+        described.config,
     )
+    await _push_config_and_manifest(client, ref, result)
+    return result
 
 
 async def push_packed(
@@ -202,23 +228,47 @@ async def push_packed(
     concurrency: int = 4,
 ) -> PackResult:
     """Upload missing blobs, then the config and the manifest (tagged if `ref` has a tag)."""
+    await _bounded(
+        [
+            partial(_push_layer, client, ref, layer, packed, progress, chunk_bytes)
+            for layer in packed.layers
+        ],
+        concurrency,
+    )
+    await _push_config_and_manifest(client, ref, packed)
+    return packed
 
-    async def push_layer(layer: FileLayer) -> None:
-        sent = await upload_blob(
-            client,
-            ref,
-            layer,
-            chunk_bytes=chunk_bytes,
-            progress=_bind(progress, "upload", layer.path),
-        )
-        (packed.uploaded if sent else packed.skipped).append(layer.path)
-        if not sent and progress is not None:
-            progress("skip", layer.path, layer.size)
 
-    await _bounded([partial(push_layer, layer) for layer in packed.layers], concurrency)
+async def _describe(root: Path, options: PackOptions, layers: list[FileLayer]) -> PackResult:
+    detected = await asyncio.to_thread(detect, root, [layer.path for layer in layers])
+    config = build_config(options, detected, layers)
+    annotations = {"org.opencontainers.image.title": options.name} if options.name else {}
+    manifest = build_manifest(config, layers, annotations)
+    return PackResult(
+        digest=BytesSource(manifest).digest, manifest=manifest, config=config, layers=layers
+    )
+
+
+async def _push_layer(
+    client: RegistryClient,
+    ref: Reference,
+    layer: FileLayer,
+    result: PackResult,
+    progress: Progress | None,
+    chunk_bytes: int | None,
+) -> None:
+    upload_progress = _bind(progress, "upload", layer.path)
+    sent = await upload_blob(client, ref, layer, chunk_bytes=chunk_bytes, progress=upload_progress)
+    (result.uploaded if sent else result.skipped).append(layer.path)
+    if not sent and progress is not None:
+        progress("skip", layer.path, layer.size)
+
+
+async def _push_config_and_manifest(
+    client: RegistryClient, ref: Reference, packed: PackResult
+) -> None:
     await upload_blob(client, ref, BytesSource(packed.config))
     await client.put_manifest(ref, packed.manifest, mt.OCI_MANIFEST, ref.tag or packed.digest)
-    return packed
 
 
 def _present(**fields: str | None) -> dict[str, str]:
