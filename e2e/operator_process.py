@@ -84,8 +84,12 @@ class OperatorProcess:
         """CRD, namespace, the chart's ServiceAccount + RBAC, and the webhook
         configurations (what the chart would create, in URL mode)."""
         self.cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
-        self.cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                             "crd/modeldeployments.modelprefetch.io")
+        self.cluster.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/modeldeployments.modelprefetch.io",
+        )
         self.cluster.kubectl("create", "namespace", NAMESPACE, check=False)
         if as_service_account:
             self.kubeconfig = self._service_account_kubeconfig()
@@ -98,20 +102,42 @@ class OperatorProcess:
 
     def _service_account_kubeconfig(self) -> Path:
         rendered = subprocess.run(
-            [str(tool_path("helm")), "template", RELEASE, str(REPO_ROOT / "charts/modelprefetch"),
-             "--namespace", NAMESPACE, "--show-only", "templates/serviceaccount.yaml",
-             "--show-only", "templates/rbac.yaml"],
-            check=True, capture_output=True, text=True).stdout
+            [
+                str(tool_path("helm")),
+                "template",
+                RELEASE,
+                str(REPO_ROOT / "charts/modelprefetch"),
+                "--namespace",
+                NAMESPACE,
+                "--show-only",
+                "templates/serviceaccount.yaml",
+                "--show-only",
+                "templates/rbac.yaml",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         self.cluster.kubectl("apply", "-f", "-", input=rendered)
-        token = self.cluster.kubectl("create", "token", RELEASE, "-n", NAMESPACE,
-                                     "--duration=24h").stdout.strip()
+        token = self.cluster.kubectl(
+            "create", "token", RELEASE, "-n", NAMESPACE, "--duration=24h"
+        ).stdout.strip()
         admin = yaml.safe_load(self.cluster.kubeconfig.read_text())
         config = {
-            "apiVersion": "v1", "kind": "Config", "clusters": admin["clusters"],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": admin["clusters"],
             "users": [{"name": "operator", "user": {"token": token}}],
-            "contexts": [{"name": "operator", "context": {
-                "cluster": admin["clusters"][0]["name"], "user": "operator",
-                "namespace": NAMESPACE}}],
+            "contexts": [
+                {
+                    "name": "operator",
+                    "context": {
+                        "cluster": admin["clusters"][0]["name"],
+                        "user": "operator",
+                        "namespace": NAMESPACE,
+                    },
+                }
+            ],
             "current-context": "operator",
         }
         path = self.cluster.workdir / "operator-sa.kubeconfig"
@@ -123,14 +149,20 @@ class OperatorProcess:
         """Log lines where the API server refused the operator something."""
         if not self.log.exists():
             return []
-        return [line for line in self.log.read_text(errors="replace").splitlines()
-                if any(marker in line for marker in FORBIDDEN_MARKERS)]
+        return [
+            line
+            for line in self.log.read_text(errors="replace").splitlines()
+            if any(marker in line for marker in FORBIDDEN_MARKERS)
+        ]
 
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "modelprefetch", "run"], env=self.env(),
-                stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+                [sys.executable, "-m", "modelprefetch", "run"],
+                env=self.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO_ROOT,
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -29,8 +29,12 @@ def _our_labels(labels: dict[str, str]) -> dict[str, str]:
 
 
 def test_sample_reaches_ready_then_deletion_removes_everything(
-    cluster: LocalCluster, registries: Registries, operator: OperatorProcess,
-    namespace: str, unique: str, tmp_path: Path,
+    cluster: LocalCluster,
+    registries: Registries,
+    operator: OperatorProcess,
+    namespace: str,
+    unique: str,
+    tmp_path: Path,
 ) -> None:
     """deploy/samples/modeldeployment.yaml (pointed at a local model) gets Ready 3/3;
     deleting it removes the DaemonSet and every node label the operator set."""
@@ -38,10 +42,11 @@ def test_sample_reaches_ready_then_deletion_removes_everything(
     push_model(make_model_dir(tmp_path / "m", seed=unique), reference)
     nodes = [f"gpu-{unique}-{i}" for i in range(3)]
     for node in nodes:
-        cluster.add_fake_node(node, labels={"nvidia.com/gpu.present": "true",
-                                            "pool": f"sample-{unique}"},
-                              taints=[{"key": "nvidia.com/gpu", "value": "present",
-                                       "effect": "NoSchedule"}])
+        cluster.add_fake_node(
+            node,
+            labels={"nvidia.com/gpu.present": "true", "pool": f"sample-{unique}"},
+            taints=[{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
+        )
     try:
         sample = yaml.safe_load((REPO_ROOT / "deploy/samples/modeldeployment.yaml").read_text())
         sample["metadata"]["namespace"] = namespace
@@ -54,23 +59,38 @@ def test_sample_reaches_ready_then_deletion_removes_everything(
         assert md["status"]["resolved"]["digest"].startswith("sha256:")
         printed = cluster.kubectl("get", "md", name, "-n", namespace).stdout
         assert "3/3" in printed and "Ready" in printed
-        daemonsets = json.loads(cluster.kubectl("get", "ds", "-n", namespace, "-o", "json")
-                                .stdout)["items"]
+        daemonsets = json.loads(cluster.kubectl("get", "ds", "-n", namespace, "-o", "json").stdout)[
+            "items"
+        ]
         assert len(daemonsets) == 1
         assert all(_our_labels(node_labels(cluster, n)) for n in nodes)
 
         cluster.kubectl("delete", "md", name, "-n", namespace, "--timeout=60s")
-        wait_for("DaemonSets gone", lambda: not json.loads(cluster.kubectl(
-            "get", "ds", "-n", namespace, "-o", "json").stdout)["items"], 60)
-        wait_for("node labels gone",
-                 lambda: all(not _our_labels(node_labels(cluster, n)) for n in nodes), 60)
+        wait_for(
+            "DaemonSets gone",
+            lambda: (
+                not json.loads(cluster.kubectl("get", "ds", "-n", namespace, "-o", "json").stdout)[
+                    "items"
+                ]
+            ),
+            60,
+        )
+        wait_for(
+            "node labels gone",
+            lambda: all(not _our_labels(node_labels(cluster, n)) for n in nodes),
+            60,
+        )
     finally:
         delete_nodes(cluster, nodes)
 
 
 def test_node_added_later_is_covered(
-    cluster: LocalCluster, registries: Registries, operator: OperatorProcess,
-    namespace: str, unique: str, tmp_path: Path,
+    cluster: LocalCluster,
+    registries: Registries,
+    operator: OperatorProcess,
+    namespace: str,
+    unique: str,
+    tmp_path: Path,
 ) -> None:
     """A matching node that appears after Ready gets the model too (2/2 -> 3/3)."""
     reference = f"{registries.crane.host}/models/late-{unique}:v1"

@@ -24,8 +24,12 @@ from e2e.operator_tests.helpers import (
 
 
 def test_moved_tag_rolls_out_the_new_digest(
-    cluster: LocalCluster, registries: Registries, operator: OperatorProcess,
-    namespace: str, unique: str, tmp_path: Path,
+    cluster: LocalCluster,
+    registries: Registries,
+    operator: OperatorProcess,
+    namespace: str,
+    unique: str,
+    tmp_path: Path,
 ) -> None:
     """Pushing a new model under the same tag: the operator re-resolves, rolls out the new
     digest to every node, then removes the old DaemonSet."""
@@ -35,26 +39,46 @@ def test_moved_tag_rolls_out_the_new_digest(
     nodes = [f"moving-{unique}-{i}" for i in range(2)]
     make_pool(cluster, nodes, pool)
     try:
-        apply(cluster, model_deployment("moving", namespace, reference, pool,
-                                        model={"refreshInterval": "30s"}))
+        apply(
+            cluster,
+            model_deployment(
+                "moving", namespace, reference, pool, model={"refreshInterval": "30s"}
+            ),
+        )
         md = wait_ready(cluster, namespace, "moving", "2/2")
         assert md["status"]["resolved"]["digest"] == first
-        old_ds = {d["metadata"]["name"] for d in json.loads(cluster.kubectl(
-            "get", "ds", "-n", namespace, "-o", "json").stdout)["items"]}
+        old_ds = {
+            d["metadata"]["name"]
+            for d in json.loads(cluster.kubectl("get", "ds", "-n", namespace, "-o", "json").stdout)[
+                "items"
+            ]
+        }
         second = push_model(make_model_dir(tmp_path / "b", seed=f"b{unique}"), reference)
         assert second != first
 
         def rolled_out() -> dict[str, object] | None:
             md = get_md(cluster, namespace, "moving")
-            ok = (md["status"].get("resolved", {}).get("digest") == second
-                  and condition(md, "Ready").get("status") == "True"
-                  and md["status"]["nodes"]["summary"] == "2/2")
+            ok = (
+                md["status"].get("resolved", {}).get("digest") == second
+                and condition(md, "Ready").get("status") == "True"
+                and md["status"]["nodes"]["summary"] == "2/2"
+            )
             return md if ok else None
 
         wait_for("the new digest Ready on 2/2", rolled_out, timeout=150)
-        wait_for("the old DaemonSet removed", lambda: not old_ds & {
-            d["metadata"]["name"] for d in json.loads(cluster.kubectl(
-                "get", "ds", "-n", namespace, "-o", "json").stdout)["items"]}, 60)
+        wait_for(
+            "the old DaemonSet removed",
+            lambda: (
+                not old_ds
+                & {
+                    d["metadata"]["name"]
+                    for d in json.loads(
+                        cluster.kubectl("get", "ds", "-n", namespace, "-o", "json").stdout
+                    )["items"]
+                }
+            ),
+            60,
+        )
     finally:
         delete_nodes(cluster, nodes)
 
@@ -65,44 +89,86 @@ def _dockerconfig(host: str, user: str, password: str) -> str:
 
 
 def test_each_failure_has_its_own_reason(
-    cluster: LocalCluster, registries: Registries, operator: OperatorProcess,
-    namespace: str, unique: str, tmp_path: Path,
+    cluster: LocalCluster,
+    registries: Registries,
+    operator: OperatorProcess,
+    namespace: str,
+    unique: str,
+    tmp_path: Path,
 ) -> None:
     """Bad reference, missing secret, wrong password and an unmountable runtime each give
     their own reason, with a message naming the cause."""
     auth = registries.distribution_auth
     good_auth_ref = f"{auth.host}/models/private-{unique}:v1"
-    push_model(make_model_dir(tmp_path / "p", seed=unique), good_auth_ref,
-               username=auth.username, password=auth.password)
+    push_model(
+        make_model_dir(tmp_path / "p", seed=unique),
+        good_auth_ref,
+        username=auth.username,
+        password=auth.password,
+    )
     plain_ref = f"{registries.distribution.host}/models/plain-{unique}:v1"
     push_model(make_model_dir(tmp_path / "q", seed=unique), plain_ref)
     pool = f"fail-{unique}"
     old = f"old-{unique}"
     make_pool(cluster, [f"fail-{unique}-0"], pool)
     make_pool(cluster, [f"old-{unique}-0"], old, runtime="containerd://1.7.27")
-    cluster.kubectl("create", "secret", "docker-registry", "wrong", "-n", namespace,
-                    "--docker-server", auth.host, "--docker-username", auth.username or "",
-                    "--docker-password", "not-the-password")
+    cluster.kubectl(
+        "create",
+        "secret",
+        "docker-registry",
+        "wrong",
+        "-n",
+        namespace,
+        "--docker-server",
+        auth.host,
+        "--docker-username",
+        auth.username or "",
+        "--docker-password",
+        "not-the-password",
+    )
     try:
         cases = {
-            "missing-repo": (f"{registries.distribution.host}/models/nope-{unique}:v1", {}, pool,
-                             "Resolved", "NotFound"),
-            "missing-secret": (good_auth_ref, {"pullSecrets": [{"name": "absent"}]}, pool,
-                               "Resolved", "PullSecretNotFound"),
-            "wrong-password": (good_auth_ref, {"pullSecrets": [{"name": "wrong"}]}, pool,
-                               "Resolved", "RegistryUnauthorized"),
+            "missing-repo": (
+                f"{registries.distribution.host}/models/nope-{unique}:v1",
+                {},
+                pool,
+                "Resolved",
+                "NotFound",
+            ),
+            "missing-secret": (
+                good_auth_ref,
+                {"pullSecrets": [{"name": "absent"}]},
+                pool,
+                "Resolved",
+                "PullSecretNotFound",
+            ),
+            "wrong-password": (
+                good_auth_ref,
+                {"pullSecrets": [{"name": "wrong"}]},
+                pool,
+                "Resolved",
+                "RegistryUnauthorized",
+            ),
             "old-runtime": (plain_ref, {}, old, "Mountable", None),
         }
         for name, (ref, model, node_pool, _, _) in cases.items():
-            apply(cluster, model_deployment(name, namespace, ref, node_pool,
-                                            model={"reference": ref, **model}))
+            apply(
+                cluster,
+                model_deployment(
+                    name, namespace, ref, node_pool, model={"reference": ref, **model}
+                ),
+            )
         reasons = {}
         for name, (_, _, _, ctype, reason) in cases.items():
             if reason is None:
-                cond = wait_for(f"{name} {ctype} False", lambda n=name, c=ctype: (
-                    condition(get_md(cluster, namespace, n), c)
-                    if condition(get_md(cluster, namespace, n), c).get("status") == "False"
-                    else None))
+                cond = wait_for(
+                    f"{name} {ctype} False",
+                    lambda n=name, c=ctype: (
+                        condition(get_md(cluster, namespace, n), c)
+                        if condition(get_md(cluster, namespace, n), c).get("status") == "False"
+                        else None
+                    ),
+                )
             else:
                 cond = wait_reason(cluster, namespace, name, ctype, reason)
             assert cond["status"] == "False", cond
@@ -120,8 +186,12 @@ def test_each_failure_has_its_own_reason(
 
 
 def test_registry_outage_recovers(
-    cluster: LocalCluster, registries: Registries, operator: OperatorProcess,
-    namespace: str, unique: str, tmp_path: Path,
+    cluster: LocalCluster,
+    registries: Registries,
+    operator: OperatorProcess,
+    namespace: str,
+    unique: str,
+    tmp_path: Path,
 ) -> None:
     """With the registry stopped the model is RegistryUnavailable; once it is back the
     operator resolves it and reaches Ready on its own."""
