@@ -14,6 +14,7 @@ import logging
 import signal
 import socket
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -65,11 +66,12 @@ def _kopf_login(config: ClusterConfig) -> None:
 
 
 class Health:
-    """/healthz: the process loop runs; /readyz: the webhook (if any) serves."""
+    """/healthz: the process loop runs; /readyz: the webhook (if any) serves from a synced index."""
 
     def __init__(self) -> None:
         self.ready = False
         self.leader = False
+        self.checks: list[Callable[[], bool]] = []  # all must pass for /readyz
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -78,7 +80,7 @@ class Health:
             return web.Response(text="ok")
 
         async def readyz(_: web.Request) -> web.Response:
-            if self.ready:
+            if self.ready and all(check() for check in self.checks):
                 return web.Response(text="ok")
             return web.Response(status=503, text="not ready")
 
@@ -112,7 +114,9 @@ async def run_operator(settings: Settings) -> int:
         if settings.webhook_enabled:
             from modelprefetch.handlers.webhook_runner import start_webhook
 
-            background += await start_webhook(settings, kube, runners)
+            webhook = await start_webhook(settings, kube, runners)
+            background += webhook.tasks
+            health.checks.append(webhook.ready)
         health.ready = True
         elector = LeaderElector(kube, settings.namespace, settings.lease_name, identity)
         try:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pytest
 
 from modelprefetch.webhook.config import (
     WebhookClient,
     ca_bundle_patch,
+    desired_pod_webhooks,
     mutating_webhook_configuration,
+    selector_entries_patch,
+    selector_webhook_name,
     validating_webhook_configuration,
 )
 from modelprefetch.webhook.types import LabelMatcher
@@ -143,3 +147,81 @@ def test_validating_entry_skips_metadata_only_updates() -> None:
     """A matchCondition keeps spec-preserving updates away from the webhook."""
     hook = validating_webhook_configuration("mp", client=SERVICE)["webhooks"][0]
     assert "object.spec != oldObject.spec" in hook["matchConditions"][0]["expression"]
+
+
+WEB = LabelMatcher((("app", "web"),), ())
+API = LabelMatcher((("app", "api"),), ())
+
+
+def live(*opt_ins: tuple[str, LabelMatcher], version: str = "7") -> dict[str, Any]:
+    """A configuration as read back from the API server (caBundle patched, resourceVersion)."""
+    cfg = mutating_webhook_configuration(
+        "mp",
+        client=URL,
+        operator_namespace="mp",
+        ca_bundle=b"CA",
+        selector_opt_ins=opt_ins,
+        exclude_namespaces=["private"],
+        timeout_seconds=3,
+    )
+    cfg["metadata"]["resourceVersion"] = version
+    return cfg
+
+
+def test_selector_patch_adds_entry_guarded_by_resource_version() -> None:
+    """A new podSelector replaces the webhooks list, guarded by the version read."""
+    ops = selector_entries_patch(live(), [("team", WEB)])
+    assert ops[0] == {"op": "test", "path": "/metadata/resourceVersion", "value": "7"}
+    out = apply_patch(live(), ops[1:])
+    assert [h["name"] for h in out["webhooks"]] == [
+        "pods.modelprefetch.io",
+        selector_webhook_name("team", WEB),
+    ]
+
+
+def test_selector_entry_copies_the_live_pod_entry() -> None:
+    """A selector entry gets the live pod entry's clientConfig (with caBundle) and policies."""
+    cfg = live()
+    cfg["webhooks"][0]["clientConfig"] = {
+        "url": "https://elsewhere:1/mutate-pods",
+        "caBundle": "Q0E=",
+    }
+    new = desired_pod_webhooks(cfg, [("team", WEB)])[1]
+    assert new["clientConfig"] == {"url": "https://elsewhere:1/mutate-pods", "caBundle": "Q0E="}
+    assert (new["timeoutSeconds"], new["failurePolicy"]) == (3, "Fail")
+    assert new["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "team"}}
+
+
+def test_selector_patch_is_empty_when_entries_are_current() -> None:
+    """Nothing to write when the live entries already match the opt-ins."""
+    assert (
+        selector_entries_patch(live(("team", WEB), ("team", API)), [("team", WEB), ("team", API)])
+        == []
+    )
+
+
+def test_applying_the_patch_twice_writes_once() -> None:
+    """After the patch is applied, the same opt-ins produce no further patch."""
+    cfg = live(("team", API))
+    ops = selector_entries_patch(cfg, [("team", WEB)])
+    assert selector_entries_patch(apply_patch(cfg, ops[1:]), [("team", WEB)]) == []
+
+
+def test_selector_patch_removes_gone_selectors_and_keeps_the_pod_entry() -> None:
+    """Selectors that no longer exist lose their entry; the chart's entry is untouched."""
+    cfg = live(("team", WEB), ("team", API))
+    out = apply_patch(cfg, selector_entries_patch(cfg, [("team", API)])[1:])
+    assert out["webhooks"][0] == cfg["webhooks"][0]
+    assert [h["name"] for h in out["webhooks"][1:]] == [selector_webhook_name("team", API)]
+
+
+def test_selector_in_live_excluded_namespace_is_dropped() -> None:
+    """Namespaces the live pod entry excludes get no selector entry."""
+    assert selector_entries_patch(live(), [("private", WEB), ("mp", WEB)]) == []
+
+
+def test_configuration_without_pod_entry_is_left_alone() -> None:
+    """With no entry to copy the clientConfig from, nothing is written."""
+    cfg = live()
+    cfg["webhooks"] = []
+    assert selector_entries_patch(cfg, [("team", WEB)]) == []
