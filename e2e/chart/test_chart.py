@@ -69,17 +69,12 @@ def test_deployment_meets_the_restricted_pod_security_standard(
     assert "PodSecurity" not in result.stderr, result.stderr
 
 
-def test_api_server_accepts_the_deploy_manifest(cluster: LocalCluster) -> None:
+def test_api_server_accepts_the_deploy_manifest(cluster: LocalCluster, namespace: str) -> None:
     """deploy/modelprefetch.yaml (the kubectl apply path) passes a server-side dry run."""
-    manifest = DEPLOY_MANIFEST.read_text()
-    existed = cluster.kubectl("get", "namespace", "modelprefetch-system", check=False)
-    # A dry-run Namespace is not persisted, so the namespaced objects need a real one.
-    cluster.kubectl("create", "namespace", "modelprefetch-system", check=False)
-    try:
-        result = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=manifest)
-    finally:
-        if existed.returncode != 0:
-            cluster.kubectl("delete", "namespace", "modelprefetch-system", "--wait=false")
+    # Moved into the test's own namespace: a dry-run Namespace is not persisted, and the
+    # real modelprefetch-system belongs to the session operator.
+    manifest = DEPLOY_MANIFEST.read_text().replace("modelprefetch-system", namespace)
+    result = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=manifest)
     assert result.stdout.count("(server dry run)") == len(rendered_kinds(manifest))
     assert "PodSecurity" not in result.stderr, result.stderr
 
