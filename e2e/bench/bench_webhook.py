@@ -16,6 +16,9 @@ API-server half (`bench_through_apiserver`): creates pods at `--rate` per second
 `dryRun=All` (webhooks with sideEffects None are still called; nothing is stored) and
 prints the create round trip of labelled pods next to unlabelled ones, plus the API
 server's own `apiserver_admission_webhook_admission_duration_seconds` for our webhook.
+On the local cluster it runs against the real operator (`modelprefetch run`, its
+ModelDeployment Ready on two fake nodes) and adds the operator's own
+`modelprefetch_webhook_request_duration_seconds` (bucket bounds).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import aiohttp
 from e2e.webhook.apiclient import (
     histogram_quantile,
     kube_session,
+    operator_histogram,
     webhook_histogram,
 )
 from e2e.webhook.harness import start_webhook_process
@@ -78,7 +82,15 @@ def model_deployment(i: int, namespace: str = "bench") -> dict[str, Any]:
                 "kind": "OCIImage",
                 "format": "gguf",
                 "mountedReference": ref,
-                "mounts": [{"reference": ref, "digest": DIGEST, "nodeLabel": f"warm.bench/{i}"}],
+                "mounts": [
+                    {
+                        "reference": ref,
+                        "digest": DIGEST,
+                        "ready": 3,
+                        "nodeLabel": f"warm.bench/{i}",
+                        "current": True,
+                    }
+                ],
             },
             "nodes": {"ready": 3},
         },
@@ -258,28 +270,49 @@ async def bench_through_apiserver(
 
 
 def bench_on_local_cluster(rate: float, count: int) -> dict[str, Any]:
-    """Start the local cluster and the webhook, make a Ready model, run the API-server half."""
+    """Start the local cluster, registries and the real operator (`modelprefetch run`), get a
+    ModelDeployment Ready on two fake nodes, and run the API-server half against it."""
     from e2e.cluster.controlplane import LocalCluster
-    from e2e.webhook.kube import install_webhook, ready_model
+    from e2e.cluster.registries import Registries, start_registries
+    from e2e.models import make_model_dir, push_model
+    from e2e.operator_process import OperatorProcess
+    from e2e.operator_tests.helpers import apply, make_pool, model_deployment, wait_ready
+    from e2e.webhook.workloads import wait_ca_bundles
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
-    cluster = LocalCluster(workdir=workdir / "cluster", logdir=workdir / "logs")
-    server = start_webhook_process()
+    logdir = workdir / "logs"
+    logdir.mkdir()
+    cluster = LocalCluster(workdir=workdir / "cluster", logdir=logdir)
+    registries: Registries | None = None
+    operator: OperatorProcess | None = None
     try:
         cluster.start()
-        install_webhook(cluster, server)
+        registries = start_registries(workdir / "registries", logdir)
+        operator = OperatorProcess(cluster=cluster, registries=registries, logdir=logdir)
+        operator.install()
+        operator.start()
+        reference = f"{registries.distribution.host}/models/bench:v1"
+        push_model(make_model_dir(workdir / "model", seed="bench"), reference)
+        make_pool(cluster, ["bench-0", "bench-1"], "bench")
         cluster.kubectl("create", "namespace", "bench")
-        spec = {"model": {"reference": "registry.local/models/m:v1"}}
-        ready_model(cluster, server, "bench", "m", spec)
-        server.latencies()
+        wait_ca_bundles(cluster)
+        apply(cluster, model_deployment("m", "bench", reference, "bench"))
+        wait_ready(cluster, "bench", "m", "2/2")
+        before = operator_histogram(operator.metrics())
         result = asyncio.run(
             bench_through_apiserver(cluster.kubeconfig, "bench", "m", rate=rate, count=count)
         )
-        inside = [r[2] for r in server.latencies() if r[0] == "mutate-pods"]
-        result["inside_webhook"] = quantiles(inside)
+        after = operator_histogram(operator.metrics())
+        result["inside_webhook_ms"] = {
+            "p50_le": histogram_quantile(before, after, 0.5),
+            "p99_le": histogram_quantile(before, after, 0.99),
+        }
         return result
     finally:
-        server.stop()
+        if operator is not None:
+            operator.stop()
+        if registries is not None:
+            registries.stop()
         cluster.stop()
 
 

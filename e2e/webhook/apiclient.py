@@ -48,6 +48,19 @@ def webhook_histogram(metrics: str, webhook: str) -> dict[float, float]:
     return out
 
 
+def operator_histogram(metrics: str, webhook: str = "mutate-pods") -> dict[float, float]:
+    """Cumulative bucket counts of the operator's own admission latency for one webhook."""
+    out: dict[float, float] = {}
+    for line in metrics.splitlines():
+        if (
+            line.startswith("modelprefetch_webhook_request_duration_seconds_bucket{")
+            and f'webhook="{webhook}"' in line
+        ):
+            le = line.split('le="')[1].split('"')[0]
+            out[float("inf") if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
 def histogram_quantile(
     before: dict[float, float], after: dict[float, float], q: float
 ) -> float | None:

@@ -1,9 +1,11 @@
-"""The real webhook server in a child process on 127.0.0.1, for e2e tests and benchmarks.
+"""The webhook server alone in a child process on 127.0.0.1, for the benchmark's in-process half.
 
-Until `modelprefetch run` serves the webhook, this stands in for it: the same
-`create_app` / `start_webhook_server` / certificate code, with two test-only routes to
-load the index (standing in for the operator's watch) and to read back the latencies
-recorded inside the webhook. A child process keeps the load generator off its CPU.
+The e2e tests use the real operator; the benchmark also measures the server without the
+operator and the API server around it: the same `create_app` / `start_webhook_server` /
+certificate code, with two bench-only routes to load the index with synthetic
+ModelDeployments and to read back the exact latencies recorded inside the webhook
+(the operator exports only histogram buckets). A child process keeps the load generator
+off its CPU.
 """
 
 from __future__ import annotations
