@@ -39,9 +39,6 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-
 from e2e.cluster.tools import REPO_ROOT, tool_path
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "modelprefetch" / "images"
@@ -350,6 +347,9 @@ def _walk(root: Path, skip_top: set[str]) -> Iterator[Path]:
 
 def _runtime_distributions(name: str) -> list[metadata.Distribution]:
     """`name`'s non-extra requirements, transitively, as installed in this environment."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
     found: dict[str, metadata.Distribution] = {}
     todo = [name]
     while todo:
@@ -379,6 +379,11 @@ def _shared_libraries(elfs: Iterable[Path]) -> set[str]:
             if match and "libpython" not in match.group(1):
                 libs.add(match.group(1))
     return libs
+
+
+def holder_reference(registry_host: str) -> str:
+    """Where the e2e session's holder image lives (the operator is told this reference)."""
+    return f"{registry_host}/modelprefetch/holder:e2e"
 
 
 def main() -> int:

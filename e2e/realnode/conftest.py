@@ -1,0 +1,53 @@
+"""The session's real node (containerd 2.2 + kubelet 1.35) and the images it runs.
+
+`real_node` starts it on the session `cluster` once, after the operator (whose holder
+image is `images.holder_reference(registries.crane.host)`, see e2e/conftest.py) and
+stops it at the end of the session. Setup failures are errors with the component's log
+tail, never skips: a real node that cannot start on a CI machine must be seen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from e2e.cluster import images
+from e2e.cluster.controlplane import LocalCluster
+from e2e.cluster.realnode import RealNode
+from e2e.cluster.registries import Registries
+from e2e.operator_process import OperatorProcess
+from e2e.realnode.helpers import RealNodeEnv
+
+
+@pytest.fixture(scope="session")
+def real_node(
+    cluster: LocalCluster,
+    registries: Registries,
+    operator: OperatorProcess,
+    e2e_workdir: Path,
+    e2e_logdir: Path,
+) -> Iterator[RealNodeEnv]:
+    """A real kubelet + containerd node joined to the session cluster."""
+    started = time.monotonic()
+    busybox = f"{registries.crane.host}/e2e/busybox:latest"
+    images.push(images.busybox_image(), busybox)
+    holder = images.holder_reference(registries.crane.host)
+    images.push(images.holder_image(), holder)
+    build_seconds = time.monotonic() - started
+    node = RealNode(
+        cluster=cluster,
+        registry_hosts=[r.host for r in registries.all()],
+        pause_registry=registries.crane.host,
+        workdir=e2e_workdir / "realnode",
+        logdir=e2e_logdir / "realnode",
+    )
+    try:
+        node.start()
+        joined = node.join_seconds
+        print(f"\nreal node {node.name}: images {build_seconds:.1f}s, join {joined:.1f}s")
+        yield RealNodeEnv(cluster, registries, node, busybox, holder, build_seconds)
+    finally:
+        node.stop()
