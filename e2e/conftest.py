@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from e2e.cluster.controlplane import LocalCluster
+from e2e.cluster.images import holder_reference
 from e2e.cluster.registries import Registries, start_registries
 from e2e.cluster.tools import REPO_ROOT
 from e2e.operator_process import OperatorProcess
@@ -91,7 +92,11 @@ def operator(
     """The real operator with its webhooks, running against the session's cluster under the
     chart's own ServiceAccount. The session fails if the API server ever refused it
     anything: that proves the chart's RBAC is enough for everything the tests did."""
-    proc = OperatorProcess(cluster=cluster, registries=registries, logdir=e2e_logdir)
+    # The holder image the real-node tests push (e2e/realnode); fake nodes never pull it.
+    holder = {"MODELPREFETCH_HOLDER_IMAGE": holder_reference(registries.crane.host)}
+    proc = OperatorProcess(
+        cluster=cluster, registries=registries, logdir=e2e_logdir, extra_env=holder
+    )
     proc.log.unlink(missing_ok=True)
     proc.install()
     proc.start()
