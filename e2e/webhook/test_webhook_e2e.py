@@ -18,6 +18,7 @@ from e2e.operator_process import OperatorProcess
 from e2e.operator_tests.helpers import (
     apply,
     delete_nodes,
+    get_md,
     make_pool,
     model_deployment,
     node_labels,
@@ -30,6 +31,7 @@ from e2e.webhook.workloads import (
     create,
     delete_models,
     dry_run,
+    finish_pulls,
     mounted,
     pod,
     selector_entries,
@@ -176,6 +178,65 @@ def test_cold_model_is_admitted_preferring_warm_nodes(
                     "matchExpressions": [{"key": mounted(md)["nodeLabel"], "operator": "Exists"}]
                 },
             }
+        ]
+    finally:
+        delete_models(cluster, namespace)
+        delete_nodes(cluster, nodes)
+
+
+def test_previous_digest_still_warm_during_rollout_keeps_pods_on_warm_nodes(
+    cluster: LocalCluster,
+    registries: Registries,
+    webhook: OperatorProcess,
+    namespace: str,
+    unique: str,
+    tmp_path: Path,
+) -> None:
+    """A moved tag whose new digest is Ready nowhere yet: pods mount the previous digest and
+    are still required on its warm nodes, although status.nodes.ready (new digest) is 0."""
+    reference = f"{registries.distribution.host}/models/roll-{unique}:stable"
+    first = push_model(make_model_dir(tmp_path / "a", seed=f"a{unique}"), reference)
+    nodes = [f"held-roll-{unique}-{i}" for i in range(2)]  # pulls finish only when told
+    make_pool(cluster, nodes, f"roll-{unique}")
+    try:
+        apply(
+            cluster,
+            model_deployment(
+                "roll",
+                namespace,
+                reference,
+                f"roll-{unique}",
+                model={"refreshInterval": "30s"},
+                mount={"scheduling": "Required"},
+            ),
+        )
+        finish_pulls(cluster, namespace, "roll", 2)
+        before = wait_ready(cluster, namespace, "roll", "2/2")
+        old = mounted(before)
+        second = push_model(make_model_dir(tmp_path / "b", seed=f"b{unique}"), reference)
+        assert second != first
+        md = wait_for(
+            "the new digest resolved, the previous one still mounted",
+            lambda: (
+                md
+                if (md := get_md(cluster, namespace, "roll"))["status"]["resolved"]["digest"]
+                == second
+                and md["status"]["resolved"]["mountedReference"] == old["reference"]
+                else None
+            ),
+            timeout=120,
+        )
+        assert md["status"]["nodes"]["ready"] == 0
+        result = create(cluster, pod(namespace, {MODEL_LABEL: "roll"}))
+        assert "not warm" not in result.stderr
+        created = json.loads(result.stdout)
+        volume = next(v for v in created["spec"]["volumes"] if v["name"] == "model-roll")
+        assert volume["image"]["reference"] == old["reference"]
+        required = created["spec"]["affinity"]["nodeAffinity"][
+            "requiredDuringSchedulingIgnoredDuringExecution"
+        ]
+        assert {"key": old["nodeLabel"], "operator": "Exists"} in required["nodeSelectorTerms"][0][
+            "matchExpressions"
         ]
     finally:
         delete_models(cluster, namespace)

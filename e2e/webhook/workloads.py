@@ -8,7 +8,7 @@ from typing import Any
 
 from e2e.cluster.controlplane import LocalCluster
 from e2e.operator_process import MUTATING, VALIDATING
-from e2e.operator_tests.helpers import get_md, wait_for
+from e2e.operator_tests.helpers import get_md, is_ready, mark_ready, pods, wait_for
 
 MODEL_LABEL = "modelprefetch.io/model"
 
@@ -117,3 +117,27 @@ def delete_models(cluster: LocalCluster, namespace: str) -> None:
     posted into a terminating namespace, which the API server refuses with a 403.
     """
     cluster.kubectl("delete", "md", "--all", "-n", namespace, "--timeout=90s", check=False)
+
+
+def _started(p: dict[str, Any]) -> bool:
+    # kwok's pod-create stage has run: marking the pod Ready before it would be overwritten
+    return any(
+        c.get("type") == "Initialized" and c.get("status") == "True"
+        for c in (p.get("status") or {}).get("conditions") or []
+    )
+
+
+def finish_pulls(cluster: LocalCluster, namespace: str, name: str, count: int) -> None:
+    """Play the kubelet of held-* nodes: mark `count` holder pods of `name` Ready."""
+    done: set[str] = set()
+    while len(done) < count:
+        pulling = wait_for(
+            f"a holder pod of {name} started",
+            lambda: [
+                p
+                for p in pods(cluster, namespace, f"modelprefetch.io/modeldeployment={name}")
+                if _started(p) and not is_ready(p) and p["metadata"]["name"] not in done
+            ],
+        )
+        mark_ready(cluster, namespace, str(pulling[0]["metadata"]["name"]))
+        done.add(str(pulling[0]["metadata"]["name"]))
