@@ -6,6 +6,7 @@ import copy
 from typing import Any, cast
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from modelprefetch.errors import KubernetesError
 from modelprefetch.handlers.webhook_runner import (
@@ -16,6 +17,7 @@ from modelprefetch.handlers.webhook_runner import (
 )
 from modelprefetch.k8s.client import KubeClient
 from modelprefetch.k8s.resources import Resource
+from modelprefetch.operator_main import Health
 from modelprefetch.settings import Settings
 from modelprefetch.webhook.config import (
     WebhookClient,
@@ -218,3 +220,19 @@ def test_ready_follows_the_index() -> None:
     assert not running.ready()
     index.replace_all([])
     assert running.ready()
+
+
+async def _readyz(health: Health) -> int:
+    async with TestClient(TestServer(health.app())) as client:
+        return (await client.get("/readyz")).status
+
+
+async def test_readyz_waits_for_the_webhook_index() -> None:
+    """The operator's /readyz answers 503 until the webhook index has its first list."""
+    index = ModelIndex()
+    health = Health()
+    health.ready = True
+    health.checks.append(RunningWebhook(index, []).ready)
+    assert await _readyz(health) == 503
+    index.replace_all([])
+    assert await _readyz(health) == 200
