@@ -55,6 +55,7 @@ class FakeRegistry:
     manifests: dict[str, dict[str, tuple[str, bytes]]] = field(default_factory=dict)
     tags: dict[str, dict[str, str]] = field(default_factory=dict)
     uploads: dict[str, bytearray] = field(default_factory=dict)
+    upload_count: int = 0
     requests: list[tuple[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
     accept_headers: list[str] = field(default_factory=list)
@@ -186,7 +187,8 @@ class FakeRegistry:
         mount = request.query.get("mount")
         if mount is not None and mount in self.blobs:
             return web.Response(status=201, headers={"Docker-Content-Digest": mount})
-        uuid = f"u{len(self.uploads)}"
+        self.upload_count += 1
+        uuid = f"u{self.upload_count - 1}"  # never reused, even after uploads complete
         self.uploads[uuid] = bytearray()
         return web.Response(status=202, headers={"Location": f"/v2/{repo}/blobs/uploads/{uuid}"})
 

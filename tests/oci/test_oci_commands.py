@@ -20,8 +20,16 @@ def served() -> Iterator[FakeRegistry]:
 
 
 def _json_output(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict[str, object]:
-    assert main(argv) == 0
-    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)  # type: ignore[no-any-return]
+
+
+def _ok(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    code = main(argv)
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
 
 
 def test_pack_prints_digest_and_derived_image(
@@ -65,8 +73,10 @@ def test_inspect_json_has_metadata_and_mountability(
 ) -> None:
     """inspect --json shows model fields and one decision per asked runtime."""
     reference = f"{served.host}/m/tiny:v1"
-    main(["pack", str(make_model_dir(tmp_path)), reference, "--plain-http", "--raw", "--no-derive"])
-    capsys.readouterr()
+    _ok(
+        capsys,
+        ["pack", str(make_model_dir(tmp_path)), reference, "--plain-http", "--raw", "--no-derive"],
+    )
     result = _json_output(
         capsys, ["inspect", reference, "--plain-http", "--json", "--runtime", "containerd://2.2.1"]
     )
@@ -82,8 +92,9 @@ def test_inspect_table_names_the_model(
 ) -> None:
     """The human output lists the layers' paths and the mountability table."""
     reference = f"{served.host}/m/tiny:v1"
-    main(["pack", str(make_model_dir(tmp_path)), reference, "--plain-http", "--name", "tiny"])
-    capsys.readouterr()
+    _ok(
+        capsys, ["pack", str(make_model_dir(tmp_path)), reference, "--plain-http", "--name", "tiny"]
+    )
     assert main(["inspect", reference, "--plain-http"]) == 0
     out = capsys.readouterr().out
     assert "model.safetensors" in out and "Mountability" in out and "cri-o://1.34.2" in out
@@ -94,8 +105,10 @@ def test_convert_publishes_then_reports_existing(
 ) -> None:
     """convert derives once; a second run finds the same image."""
     reference = f"{served.host}/m/tiny:v1"
-    main(["pack", str(make_model_dir(tmp_path)), reference, "--plain-http", "--raw", "--no-derive"])
-    capsys.readouterr()
+    _ok(
+        capsys,
+        ["pack", str(make_model_dir(tmp_path)), reference, "--plain-http", "--raw", "--no-derive"],
+    )
     first = _json_output(capsys, ["convert", reference, "--plain-http", "--json"])
     second = _json_output(capsys, ["convert", reference, "--plain-http", "--json"])
     assert (first["alreadyPublished"], second["alreadyPublished"], second["derivedImage"]) == (
