@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -37,7 +38,9 @@ HOLDER_IMAGE = "127.0.0.1:5000/modelprefetch:e2e"  # fake nodes never pull it
 MUTATING = "modelprefetch-pods"
 VALIDATING = "modelprefetch-modeldeployments"
 RELEASE = "modelprefetch"  # chart release name: gives the ServiceAccount, Role names
-FORBIDDEN_MARKERS = ("Forbidden", " 403 ", "forbidden:")
+# How the RBAC authorizer words a refusal. Other 403s (e.g. writing into a namespace
+# being deleted) are not about permissions.
+RBAC_DENIAL = re.compile(r'forbidden: User "[^"]+" cannot ')
 
 
 @dataclass
