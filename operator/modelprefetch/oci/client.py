@@ -23,7 +23,8 @@ from modelprefetch.oci.descriptor import (
     sha256_digest,
 )
 from modelprefetch.oci.reference import Reference
-from modelprefetch.oci.transport import RegistryTransport, read_capped
+from modelprefetch.oci.replies import read_capped
+from modelprefetch.oci.transport import RegistryTransport
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # the limit distribution itself applies
 MAX_CONFIG_BYTES = 8 * 1024 * 1024

@@ -17,7 +17,7 @@ from modelprefetch.oci import mediatypes as mt
 from modelprefetch.oci.client import MAX_MANIFEST_BYTES, RegistryClient
 from modelprefetch.oci.descriptor import Descriptor, parse_descriptor
 from modelprefetch.oci.reference import Reference
-from modelprefetch.oci.transport import json_or_none, read_capped
+from modelprefetch.oci.replies import json_or_none, read_capped
 
 # A 404 means "no referrers API"; some registries say the same with 400 or 405.
 _UNSUPPORTED = frozenset({400, 404, 405})

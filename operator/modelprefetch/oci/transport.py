@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import json
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -25,9 +24,6 @@ from modelprefetch import __version__
 from modelprefetch.errors import (
     ModelPrefetchError,
     RegistryAuthError,
-    RegistryError,
-    RegistryNotFoundError,
-    RegistryProtocolError,
     RegistryUnavailableError,
 )
 from modelprefetch.oci.auth import (
@@ -38,9 +34,14 @@ from modelprefetch.oci.auth import (
     repository_scope,
 )
 from modelprefetch.oci.credentials import Credentials
+from modelprefetch.oci.replies import (
+    RETRY_STATUSES,
+    error_from,
+    json_or_none,
+    read_capped,
+    safe_url,
+)
 
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-MAX_ERROR_BODY_BYTES = 8192
 # A body is bytes (resent as is on retry) or a factory giving a fresh stream per attempt.
 Body = bytes | Callable[[], AsyncIterable[bytes]] | None
 
@@ -170,7 +171,7 @@ class RegistryTransport:
                     await self._sleep(self.retry.delay(attempt))
                     continue
                 raise RegistryUnavailableError(
-                    f"{method} {_safe_url(url)} failed: {type(exc).__name__}"
+                    f"{method} {safe_url(url)} failed: {type(exc).__name__}"
                 ) from None
             if response.status == 401 and not reauthenticated:
                 reauthenticated = True
@@ -184,7 +185,7 @@ class RegistryTransport:
                 continue
             try:
                 if response.status not in accepted:
-                    raise await _error_from(method, url, response)
+                    raise await error_from(method, url, response)
                 yield response
             finally:
                 response.release()
@@ -247,60 +248,12 @@ class RegistryTransport:
                             self.retry.delay(attempt, response.headers.get("Retry-After"))
                         )
                         continue
-                    raw = await read_capped(response, 1 << 20, f"token from {_safe_url(url)}")
+                    raw = await read_capped(response, 1 << 20, f"token from {safe_url(url)}")
                     return response.status, json_or_none(raw)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 if attempt >= self.retry.attempts:
                     raise RegistryUnavailableError(
-                        f"token server {_safe_url(url)} failed: {type(exc).__name__}"
+                        f"token server {safe_url(url)} failed: {type(exc).__name__}"
                     ) from None
                 await self._sleep(self.retry.delay(attempt))
-        raise RegistryUnavailableError(f"token server {_safe_url(url)} kept failing")
-
-
-async def read_capped(response: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
-    """Read a whole body, refusing more than `limit` bytes (a hostile registry could
-    otherwise exhaust memory with an endless manifest)."""
-    declared = response.content_length
-    if declared is not None and declared > limit:
-        raise RegistryProtocolError(f"{what} is {declared} bytes, more than the {limit} allowed")
-    chunks, total = [], 0
-    async for chunk in response.content.iter_chunked(65536):
-        total += len(chunk)
-        if total > limit:
-            raise RegistryProtocolError(f"{what} is more than the {limit} bytes allowed")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def json_or_none(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
-
-
-def _safe_url(url: str) -> str:
-    return url.split("?", 1)[0]
-
-
-async def _error_from(method: str, url: str, response: aiohttp.ClientResponse) -> RegistryError:
-    status = response.status
-    detail = ""
-    try:
-        raw = await read_capped(response, MAX_ERROR_BODY_BYTES, "error body")
-        parsed = json_or_none(raw)
-        errors = parsed.get("errors") if isinstance(parsed, dict) else None
-        errors = errors if isinstance(errors, list) else []
-        if errors and isinstance(errors[0], dict):
-            detail = f" {errors[0].get('code', '')} {errors[0].get('message', '')}".rstrip()[:300]
-    except (RegistryError, aiohttp.ClientError, TimeoutError, AttributeError):
-        pass
-    message = f"{method} {_safe_url(url)}: {status}{detail}"
-    if status == 404:
-        return RegistryNotFoundError(message)
-    if status in (401, 403):
-        return RegistryAuthError(message)
-    if status in RETRY_STATUSES:
-        return RegistryUnavailableError(message)
-    return RegistryProtocolError(message)
+        raise RegistryUnavailableError(f"token server {safe_url(url)} kept failing")

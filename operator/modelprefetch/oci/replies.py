@@ -1,0 +1,67 @@
+"""Reading registry replies safely: capped bodies, lenient JSON, error mapping."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+
+from modelprefetch.errors import (
+    RegistryAuthError,
+    RegistryError,
+    RegistryNotFoundError,
+    RegistryProtocolError,
+    RegistryUnavailableError,
+)
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_ERROR_BODY_BYTES = 8192
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+    """Read a whole body, refusing more than `limit` bytes (a hostile registry could
+    otherwise exhaust memory with an endless manifest)."""
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        raise RegistryProtocolError(f"{what} is {declared} bytes, more than the {limit} allowed")
+    chunks, total = [], 0
+    async for chunk in response.content.iter_chunked(65536):
+        total += len(chunk)
+        if total > limit:
+            raise RegistryProtocolError(f"{what} is more than the {limit} bytes allowed")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def json_or_none(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
+def safe_url(url: str) -> str:
+    return url.split("?", 1)[0]
+
+
+async def error_from(method: str, url: str, response: aiohttp.ClientResponse) -> RegistryError:
+    status = response.status
+    detail = ""
+    try:
+        raw = await read_capped(response, MAX_ERROR_BODY_BYTES, "error body")
+        parsed = json_or_none(raw)
+        errors = parsed.get("errors") if isinstance(parsed, dict) else None
+        errors = errors if isinstance(errors, list) else []
+        if errors and isinstance(errors[0], dict):
+            detail = f" {errors[0].get('code', '')} {errors[0].get('message', '')}".rstrip()[:300]
+    except (RegistryError, aiohttp.ClientError, TimeoutError, AttributeError):
+        pass
+    message = f"{method} {safe_url(url)}: {status}{detail}"
+    if status == 404:
+        return RegistryNotFoundError(message)
+    if status in (401, 403):
+        return RegistryAuthError(message)
+    if status in RETRY_STATUSES:
+        return RegistryUnavailableError(message)
+    return RegistryProtocolError(message)
