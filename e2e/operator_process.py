@@ -155,7 +155,7 @@ class OperatorProcess:
         return [
             line
             for line in self.log.read_text(errors="replace").splitlines()
-            if any(marker in line for marker in FORBIDDEN_MARKERS)
+            if RBAC_DENIAL.search(line)
         ]
 
     def start(self) -> None:

@@ -456,3 +456,26 @@ def test_restart_with_registry_down_keeps_ready() -> None:
         "RefreshFailed",
         "True",
     )
+
+
+def test_node_states_for_metrics() -> None:
+    """Every targeted node gets its state for the per-node metrics table."""
+    nodes = (labelled("n1"), labelled("n2"), *FIVE[2:])
+    result = plan(world(nodes=nodes, holder_pods=(holder("n1", ready=True),)))
+    assert result.node_states == {
+        "n1": "ready",
+        "n2": "pulling",
+        "n3": "waiting",
+        "n4": "waiting",
+        "n5": "waiting",
+    }
+
+
+def test_prefetch_duration_is_reported_once_when_a_node_turns_warm() -> None:
+    """A node Ready but not yet warm reports admission-to-now; once warm, nothing more."""
+    nodes = (labelled("n1"), *FIVE[1:])
+    fresh = plan(world(nodes=nodes, holder_pods=(holder("n1", ready=True),)))
+    assert fresh.prefetched == {"n1": 60.0}
+    warm_n1 = node("n1", labels={key(): admitted(), warm(): "true"})
+    again = plan(world(nodes=(warm_n1, *FIVE[1:]), holder_pods=(holder("n1", ready=True),)))
+    assert again.prefetched == {}

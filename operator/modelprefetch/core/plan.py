@@ -44,3 +44,8 @@ class Plan:
     events: tuple[Event, ...] = ()
     requeue_after: float | None = None  # seconds until a timeout, retry or poll is due
     publish_derived_image: bool = False  # some runtimes need the derived OCI image
+    # For metrics: every targeted node's state for the current digest (ready, pulling,
+    # waiting, failed; back-off counts as failed), and the nodes that became warm in
+    # this plan with the seconds from admission to Ready (the prefetch duration).
+    node_states: Mapping[str, str] = field(default_factory=dict)
+    prefetched: Mapping[str, float] = field(default_factory=dict)

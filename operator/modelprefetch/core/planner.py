@@ -103,7 +103,34 @@ def plan(world: World) -> Plan:
         events=tuple(events_for(world, status, retirements)),
         requeue_after=_requeue_after(world, status, progress, admitted, retirements),
         publish_derived_image=bool(targets.awaiting_derivation),
+        node_states=_node_states(progress),
+        prefetched=_prefetched(progress, world.now),
     )
+
+
+_METRIC_STATE = {
+    NodeState.READY: "ready",
+    NodeState.PULLING: "pulling",
+    NodeState.WAITING: "waiting",
+    NodeState.FAILED: "failed",
+    NodeState.BACKOFF: "failed",
+}
+
+
+def _node_states(progress: list[NodeProgress]) -> dict[str, str]:
+    """Per node, the state of its newest mount (later groups win; one group per runtime)."""
+    return {p.node.name: _METRIC_STATE[p.state] for p in progress}
+
+
+def _prefetched(progress: list[NodeProgress], now: datetime) -> dict[str, float]:
+    """Nodes Ready now but not yet marked warm: their pull just finished."""
+    return {
+        p.node.name: max(0.0, (now - p.admitted).total_seconds())
+        for p in progress
+        if p.state is NodeState.READY
+        and p.admitted is not None
+        and warm_key_for(p.label_key) not in p.node.labels
+    }
 
 
 def _daemonsets(world: World, targets: Targets, artifact: ResolvedArtifact) -> list[dict[str, Any]]:

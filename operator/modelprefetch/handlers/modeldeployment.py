@@ -120,6 +120,9 @@ async def reconcile_once(
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
     await applier.write_status(rt.kube, namespace, name, decided.status)
     _record_metrics(namespace, name, decided.status)
+    metrics.record_node_states(namespace, name, decided.node_states)
+    for node, seconds in decided.prefetched.items():
+        metrics.observe_prefetch(namespace, name, node, seconds)
     waits = [
         rt.settings.resync_seconds,
         resolution.retry_in(
