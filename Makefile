@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := docker-registry runc containernetworking-plugins busybox-static prometheus apache2-utils
+DEBIAN_PACKAGES := docker-registry runc containernetworking-plugins busybox-static prometheus apache2-utils libgit2-dev pkg-config
 
 .PHONY: help venv system-deps binaries lint unit e2e test bench cluster-up cluster-down cluster-status crds deploy demo clean
 
@@ -29,9 +29,11 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# kube-apiserver & co, etcd, kwok, helm, containerd, crane, oras: built once, cached.
-binaries:
+# kube-apiserver & co, etcd, kwok, helm, containerd, crane, oras, and modctl (interop
+# tests): built once from the Go module proxy, cached outside the checkout.
+binaries: system-deps
 	bash e2e/cluster/build.sh
+	bash e2e/oci/build_modctl.sh
 
 lint: venv
 	$(BIN)/ruff check operator tests e2e
