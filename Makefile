@@ -5,9 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEBIAN_PACKAGES := docker-registry runc containernetworking-plugins busybox-static prometheus apache2-utils libgit2-dev pkg-config
 
-.PHONY: help venv system-deps binaries lint unit e2e test bench cluster-up cluster-down cluster-status crds deploy demo clean
+.PHONY: help venv system-deps binaries lint unit e2e test bench cluster-up cluster-down cluster-status crds deploy demo demo-down clean
 
 help:
+	@echo "make demo          the product end to end on a local cluster"
 	@echo "make test          lint + unit + e2e tests (builds what it needs)"
 	@echo "make cluster-up    local control plane + kwok fake nodes + OCI registries"
 	@echo "make cluster-down  stop it and clean up"
@@ -62,6 +63,15 @@ cluster-down: venv
 
 cluster-status: venv
 	$(BIN)/python -m e2e.cluster status
+
+# The product end to end on this machine: cluster, helm install, pack, ModelDeployment
+# Ready, a labelled Deployment getting the model.
+demo: venv system-deps binaries
+	bash hack/demo.sh
+
+demo-down: venv
+	-@[ -f .tmp/demo/operator.pid ] && kill $$(cat .tmp/demo/operator.pid) 2>/dev/null; rm -f .tmp/demo/operator.pid
+	$(BIN)/python -m e2e.cluster down
 
 clean: cluster-down
 	rm -rf .tmp .mypy_cache .ruff_cache .pytest_cache
