@@ -119,6 +119,17 @@ def test_install_status_is_deployed_with_notes(
     assert "kind: ModelDeployment" in status["info"]["notes"]
 
 
+def test_install_without_replicas_points_at_the_external_operator(
+    cluster: LocalCluster, namespace: str, release: str
+) -> None:
+    """replicaCount=0 (operator outside the cluster) installs and its notes say so."""
+    helm(cluster, "install", release, str(CHART), "--namespace", namespace,
+         "--set", "replicaCount=0", "--set", "webhook.url=https://127.0.0.1:9443")  # fmt: skip
+    status = json.loads(helm(cluster, "status", release, "-n", namespace, "-o", "json").stdout)
+    assert "run `modelprefetch run` elsewhere" in status["info"]["notes"]
+    assert get(cluster, "deployment", release, namespace)["spec"]["replicas"] == 0
+
+
 def test_upgrade_applies_new_values(cluster: LocalCluster, namespace: str, installed: str) -> None:
     """helm upgrade with new values rolls them into the Deployment (revision 2)."""
     helm(cluster, "upgrade", installed, str(CHART), "-n", namespace,
