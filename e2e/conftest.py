@@ -10,6 +10,7 @@ stopped at the end. Local OCI registries always run on loopback.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +36,10 @@ def e2e_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def e2e_logdir() -> Path:
-    logdir = Path(os.environ.get("MODELPREFETCH_E2E_LOGS", REPO_ROOT / ".tmp" / "e2e-logs"))
+    """One log folder per test session (components, registries, the operator), kept after
+    the run for debugging: .tmp/e2e-logs/<time>-<pid>, or $MODELPREFETCH_E2E_LOGS."""
+    base = Path(os.environ.get("MODELPREFETCH_E2E_LOGS", REPO_ROOT / ".tmp" / "e2e-logs"))
+    logdir = base / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     logdir.mkdir(parents=True, exist_ok=True)
     return logdir
 
