@@ -215,6 +215,9 @@ def build(
     if layout.exists():
         shutil.rmtree(layout)
     tmp.rename(layout)
+    for old in CACHE.glob(f"{name}-*"):  # older builds of this image: sources changed since
+        if old != layout and len(old.name) == len(layout.name):
+            shutil.rmtree(old, ignore_errors=True)
     return BuiltImage(name, layout, time.monotonic() - started, False)
 
 

@@ -76,6 +76,7 @@ class RealNode:
     # Unique per node: several sessions may run real nodes on one machine at once, and a
     # kubelet deletes pod cgroups under its root that it does not know.
     suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+    state_file: Path | None = None  # the cluster-up state.json of an attached node
 
     @property
     def bridge(self) -> str:
@@ -124,13 +125,7 @@ class RealNode:
     def _write_containerd_config(self) -> None:
         base = self.workdir / "containerd"
         certs = base / "certs.d"
-        for host in self.registry_hosts:
-            hostdir = certs / host
-            hostdir.mkdir(parents=True, exist_ok=True)
-            (hostdir / "hosts.toml").write_text(
-                f'server = "http://{host}"\n\n[host."http://{host}"]\n'
-                '  capabilities = ["pull", "resolve"]\n'
-            )
+        self._write_hosts(self.registry_hosts)
         cni_conf = base / "net.d"
         cni_conf.mkdir(parents=True, exist_ok=True)
         (cni_conf / "10-mpfe2e.conflist").write_text(
@@ -205,6 +200,15 @@ state = "{base / "state"}"
 """
         )
 
+    def _write_hosts(self, hosts: list[str]) -> None:
+        for host in hosts:
+            hostdir = self.workdir / "containerd" / "certs.d" / host
+            hostdir.mkdir(parents=True, exist_ok=True)
+            (hostdir / "hosts.toml").write_text(
+                f'server = "http://{host}"\n\n[host."http://{host}"]\n'
+                '  capabilities = ["pull", "resolve"]\n'
+            )
+
     def start_containerd(self) -> None:
         env = {"PATH": f"{bin_dir()}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"}
         self.containerd = procs.start(
@@ -226,6 +230,7 @@ state = "{base / "state"}"
 
     def _write_kubelet_files(self) -> None:
         pki = self.cluster.pki
+        self._client_ca = pki.ca_crt
         client = pki.issue(f"kubelet-{self.name}", f"system:node:{self.name}", org="system:nodes")
         self._serving = pki.issue(
             f"kubelet-{self.name}-serving",
@@ -243,7 +248,6 @@ state = "{base / "state"}"
         self._healthz_port = free_port()
 
     def kubelet_config(self) -> dict[str, Any]:
-        pki = self.cluster.pki
         gc = self.image_gc
         return {
             "apiVersion": "kubelet.config.k8s.io/v1beta1",
@@ -263,7 +267,7 @@ state = "{base / "state"}"
             "authentication": {
                 "anonymous": {"enabled": False},
                 "webhook": {"enabled": False},
-                "x509": {"clientCAFile": str(pki.ca_crt)},
+                "x509": {"clientCAFile": str(self._client_ca)},
             },
             "authorization": {"mode": "AlwaysAllow"},
             "podLogsDir": str(self.pod_logs),
@@ -326,6 +330,58 @@ state = "{base / "state"}"
         if self.kubelet is not None:
             procs.stop(self.kubelet)
         self.start_kubelet()
+        if self.state_file is not None:  # started by `cluster up`: keep its record current
+            state = json.loads(self.state_file.read_text())
+            state["realNode"] = self.to_state()
+            self.state_file.write_text(json.dumps(state, indent=1))
+
+    # State, for `python -m e2e.cluster up --real-node` and suites that attach to it -----
+
+    def to_state(self) -> dict[str, Any]:
+        """What another process needs to inspect, restart and stop this node."""
+        assert self.containerd is not None and self.kubelet is not None
+        return {
+            "name": self.name,
+            "suffix": self.suffix,
+            "workdir": str(self.workdir),
+            "logdir": str(self.logdir),
+            "pauseReference": self.pause_reference,
+            "kubeletPort": self._kubelet_port,
+            "healthzPort": self._healthz_port,
+            "serving": [str(p) for p in self._serving],
+            "clientCA": str(self._client_ca),
+            "containerd": {**self.containerd.__dict__, "log": str(self.containerd.log)},
+            "kubelet": {**self.kubelet.__dict__, "log": str(self.kubelet.log)},
+        }
+
+    @classmethod
+    def attach(
+        cls, cluster: LocalCluster, state: dict[str, Any], state_file: Path | None = None
+    ) -> RealNode:
+        """A handle on a node another process started (see `to_state`)."""
+        node = cls(
+            cluster=cluster,
+            registry_hosts=[],
+            pause_registry="",
+            workdir=Path(state["workdir"]),
+            logdir=Path(state["logdir"]),
+            name=state["name"],
+            suffix=state["suffix"],
+            pause_reference=state["pauseReference"],
+            state_file=state_file,
+        )
+        node._kubelet_port, node._healthz_port = state["kubeletPort"], state["healthzPort"]
+        node._serving = (Path(state["serving"][0]), Path(state["serving"][1]))
+        node._client_ca = Path(state["clientCA"])
+        for attr in ("containerd", "kubelet"):
+            d = state[attr]
+            setattr(node, attr, procs.Proc(d["name"], d["argv"], Path(d["log"]), d["pid"]))
+        return node
+
+    def trust_registries(self, hosts: list[str]) -> None:
+        """Plain-HTTP hosts.toml for more registries (containerd reads them at each pull)."""
+        self.registry_hosts = [*self.registry_hosts, *hosts]
+        self._write_hosts(hosts)
 
     # Inspection ------------------------------------------------------------------------
 
