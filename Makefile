@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := docker-registry runc containernetworking-plugins busybox-static prometheus apache2-utils libgit2-dev pkg-config
+DEBIAN_PACKAGES := docker-registry runc containernetworking-plugins busybox-static prometheus apache2-utils libgit2-dev pkg-config gcc libc6-dev iproute2
 
 .PHONY: help venv system-deps binaries lint unit e2e test bench cluster-up cluster-down cluster-status crds deploy demo demo-down clean
 
@@ -55,8 +55,9 @@ test: venv system-deps binaries lint
 bench: venv system-deps binaries
 	@for b in e2e/bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+# REAL_NODE=1 also joins a real node (containerd + runc + kubelet; root): e2e/realnode.
 cluster-up: venv system-deps binaries
-	$(BIN)/python -m e2e.cluster up
+	$(BIN)/python -m e2e.cluster up $(if $(REAL_NODE),--real-node)
 
 cluster-down: venv
 	$(BIN)/python -m e2e.cluster down
