@@ -30,6 +30,8 @@ from e2e.realnode.test_model_mount import holder_pods, model_deployment
 # comes ImageGCPeriod (5 min) later.
 GC_TIMEOUT = 420
 
+pytestmark = pytest.mark.realnode
+
 
 @pytest.fixture
 def gc_namespace(real_node: RealNodeEnv) -> Iterator[str]:
@@ -51,7 +53,9 @@ def _unused_image(env: RealNodeEnv, namespace: str, tag: str) -> str:
         images.push(built, reference)
     finally:
         shutil.rmtree(built.layout, ignore_errors=True)
-    pod = mount_pod(env, namespace, "puller", env.busybox, image=reference, command=["true"])
+    pod = mount_pod(
+        env, namespace, "puller", env.busybox, image=reference, command=["sh", "-c", "true"]
+    )
     env.cluster.kubectl("create", "-f", "-", input=json.dumps(pod))
     wait_terminated(env, namespace, "puller")
     env.cluster.kubectl("delete", "pod", "puller", "-n", namespace, "--wait=true")

@@ -34,6 +34,8 @@ from e2e.realnode.helpers import (
 MODEL_BYTES = 258 * MiB
 HOLDER_COMPONENT = "app.kubernetes.io/component=prefetch-holder"
 
+pytestmark = pytest.mark.realnode
+
 
 @dataclass
 class Prefetched:

@@ -50,6 +50,8 @@ ALL_FILES = ["config.json", "generation_config.json", "model.safetensors", "toke
 SUBPATH = "extra"
 SUBPATH_FILES = ["generation_config.json"]
 
+pytestmark = pytest.mark.realnode
+
 
 @dataclass
 class Artifacts:
