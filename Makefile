@@ -65,6 +65,13 @@ cluster-down: venv
 cluster-status: venv
 	$(BIN)/python -m e2e.cluster status
 
+# Regenerate the CRD from the pydantic models, copy it into the chart, re-render deploy/.
+crds: venv
+	$(BIN)/python -m modelprefetch crd -o crds/modelprefetch.io_modeldeployments.yaml
+	bash hack/render-deploy.sh
+
+deploy: crds
+
 # The product end to end on this machine: cluster, helm install, pack, ModelDeployment
 # Ready, a labelled Deployment getting the model.
 demo: venv system-deps binaries
