@@ -3,20 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
 
 from e2e.cluster.controlplane import LocalCluster
-
-
-def _wait(what: str, check, timeout: float = 60.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+from e2e.operator_tests.helpers import wait_for
 
 
 def _ready_pod_nodes(cluster: LocalCluster, namespace: str, app: str) -> set[str]:
@@ -63,7 +52,7 @@ def test_daemonset_lands_exactly_on_matching_tainted_pool(
     }
     try:
         cluster.kubectl("apply", "-f", "-", input=json.dumps(ds))
-        assert _wait(
+        assert wait_for(
             "pods on the pool",
             lambda: _ready_pod_nodes(cluster, namespace, "probe") == set(pool) or None,
         )
@@ -72,7 +61,7 @@ def test_daemonset_lands_exactly_on_matching_tainted_pool(
         )["status"]
         assert status["desiredNumberScheduled"] == 3
         cluster.delete_node(pool[0])
-        assert _wait(
+        assert wait_for(
             "pod of the deleted node gone",
             lambda: _ready_pod_nodes(cluster, namespace, "probe") == set(pool[1:]) or None,
         )

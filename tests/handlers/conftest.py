@@ -1,25 +1,5 @@
-from __future__ import annotations
+"""The handler tests use the in-memory API server of the k8s tests."""
 
-from collections.abc import AsyncIterator
+from tests.k8s.conftest import fake_api, kube
 
-import pytest
-from aiohttp.test_utils import TestServer
-
-from modelprefetch.k8s.client import KubeClient
-from modelprefetch.k8s.config import ClusterConfig
-from tests.k8s.fakeapi import FakeApi
-
-
-@pytest.fixture
-def fake_api() -> FakeApi:
-    return FakeApi()
-
-
-@pytest.fixture
-async def kube(fake_api: FakeApi) -> AsyncIterator[KubeClient]:
-    server = TestServer(fake_api.app(), host="127.0.0.1")
-    await server.start_server()
-    config = ClusterConfig(server=str(server.make_url("")).rstrip("/"), token="t0ken")
-    async with KubeClient(config) as client:
-        yield client
-    await server.close()
+__all__ = ["fake_api", "kube"]
