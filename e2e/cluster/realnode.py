@@ -505,5 +505,9 @@ state = "{base / "state"}"
                 root.rmdir()
 
     def wipe(self) -> None:
-        """Remove the work folder (after stop)."""
+        """Remove the work folder (after stop), unless something is still mounted in it."""
+        prefix = str(self.workdir.resolve()) + "/"
+        mountinfo = Path("/proc/self/mountinfo").read_text().splitlines()
+        if any(line.split()[4].startswith(prefix) for line in mountinfo):
+            return
         shutil.rmtree(self.workdir, ignore_errors=True)

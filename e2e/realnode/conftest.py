@@ -72,3 +72,4 @@ def real_node(
         yield RealNodeEnv(cluster, registries, node, busybox, holder, build_seconds)
     finally:
         node.stop()
+        node.wipe()  # containerd's content and snapshots: hundreds of MiB per session
