@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 
@@ -66,6 +65,15 @@ def test_moved_tag_rolls_out_the_new_digest(
             return md if ok else None
 
         wait_for("the new digest Ready on 2/2", rolled_out, timeout=150)
+        reasons = wait_for(
+            "transition events",
+            lambda: (
+                {"Resolved", "Ready", "DigestChanged"}
+                <= (found := _event_reasons(cluster, namespace, "moving"))
+                and found
+            ),
+        )
+        assert "DigestChanged" in reasons
         wait_for(
             "the old DaemonSet removed",
             lambda: (
@@ -83,9 +91,18 @@ def test_moved_tag_rolls_out_the_new_digest(
         delete_nodes(cluster, nodes)
 
 
-def _dockerconfig(host: str, user: str, password: str) -> str:
-    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return json.dumps({"auths": {host: {"auth": auth}}})
+def _event_reasons(cluster: LocalCluster, namespace: str, name: str) -> set[str]:
+    out = cluster.kubectl(
+        "get",
+        "events",
+        "-n",
+        namespace,
+        "-o",
+        "json",
+        "--field-selector",
+        f"involvedObject.kind=ModelDeployment,involvedObject.name={name}",
+    )
+    return {e.get("reason", "") for e in json.loads(out.stdout)["items"]}
 
 
 def test_each_failure_has_its_own_reason(
