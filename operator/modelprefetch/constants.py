@@ -13,9 +13,8 @@ SHORT_NAMES: Final = ("md", "mdep")
 FIELD_MANAGER: Final = "modelprefetch"
 FINALIZER: Final = f"{GROUP}/cleanup"
 
-# Pods opt in to the webhook with this label; its value names the ModelDeployment(s),
-# separated by "." is not allowed in names, so several models are comma-free: use the
-# annotation below for more than one.
+# Pods opt in to the webhook with this label naming one ModelDeployment; more models
+# for the same pod are listed in the annotation below.
 POD_MODEL_LABEL: Final = f"{GROUP}/model"
 POD_MODELS_ANNOTATION: Final = f"{GROUP}/models"
 POD_INJECTED_ANNOTATION: Final = f"{GROUP}/injected"
@@ -31,9 +30,7 @@ LABEL_DEPLOYMENT: Final = f"{GROUP}/modeldeployment"
 LABEL_DEPLOYMENT_NAMESPACE: Final = f"{GROUP}/modeldeployment-namespace"
 LABEL_DIGEST: Final = f"{GROUP}/digest"
 
-# Node labels: a node is admitted to a wave by `wave.<hash>`, and marked warm by
-# `warm.<hash>` once the holder pod is Ready there. <hash> identifies namespace/name.
-NODE_LABEL_PREFIX: Final = f"node.{GROUP}"
+# Node labels for waves and warm nodes: see modelprefetch.core.labels.
 
 ANNOTATION_EXPECTED_FILES: Final = f"{GROUP}/expected-files"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from modelprefetch import metrics
@@ -39,7 +39,6 @@ class Resolution:
     at: datetime | None = None
     failures: int = 0
     derive_error: Problem | None = None
-    history: list[str] = field(default_factory=list)
 
     def due(self, key: str, refresh: timedelta, now: datetime, max_backoff: float) -> bool:
         if key != self.key or self.at is None:
