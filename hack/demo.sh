@@ -11,7 +11,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-DEMO=$ROOT/.tmp/demo
+DEMO=${MODELPREFETCH_DEMO_DIR:-$ROOT/.tmp/demo}
+export MODELPREFETCH_CLUSTER_DIR=${MODELPREFETCH_CLUSTER_DIR:-$ROOT/.tmp/cluster}
+CLUSTER=$MODELPREFETCH_CLUSTER_DIR
+HEALTH_PORT=${DEMO_HEALTH_PORT:-8081}
+METRICS_PORT=${DEMO_METRICS_PORT:-8080}
 BIN=$(bash e2e/cluster/build.sh --print-dir)
 PY=$ROOT/.venv/bin/python
 export PATH="$BIN:$PATH"
@@ -24,10 +28,10 @@ if [[ -f "$DEMO/operator.pid" ]]; then kill "$(cat "$DEMO/operator.pid")" 2>/dev
 step "Local cluster: control plane, 3 fake GPU nodes, registries"
 "$PY" -m e2e.cluster down >/dev/null 2>&1 || true
 "$PY" -m e2e.cluster up --nodes 3
-export KUBECONFIG=$ROOT/.tmp/cluster/kubeconfig
-REG=$("$PY" -c "import json;print(json.load(open('.tmp/cluster/state.json'))['registries']['distribution-auth']['host'])")
-USER=$("$PY" -c "import json;print(json.load(open('.tmp/cluster/state.json'))['registries']['distribution-auth']['username'])")
-PASS=$("$PY" -c "import json;print(json.load(open('.tmp/cluster/state.json'))['registries']['distribution-auth']['password'])")
+export KUBECONFIG=$CLUSTER/kubeconfig
+REG=$("$PY" -c "import json;print(json.load(open('$CLUSTER/state.json'))['registries']['distribution-auth']['host'])")
+USER=$("$PY" -c "import json;print(json.load(open('$CLUSTER/state.json'))['registries']['distribution-auth']['username'])")
+PASS=$("$PY" -c "import json;print(json.load(open('$CLUSTER/state.json'))['registries']['distribution-auth']['password'])")
 for node in kwok-node-0 kwok-node-1 kwok-node-2; do
   kubectl label node "$node" nvidia.com/gpu.present=true --overwrite >/dev/null
   kubectl taint node "$node" nvidia.com/gpu=present:NoSchedule --overwrite >/dev/null
@@ -42,22 +46,23 @@ helm install modelprefetch charts/modelprefetch --namespace modelprefetch-system
 
 step "The operator, as the chart's ServiceAccount"
 TOKEN=$(kubectl create token modelprefetch -n modelprefetch-system --duration=24h)
-"$PY" - "$TOKEN" <<'PYEOF'
+"$PY" - "$TOKEN" "$CLUSTER/kubeconfig" "$DEMO/operator.kubeconfig" <<'PYEOF'
 import sys, yaml
-admin = yaml.safe_load(open(".tmp/cluster/kubeconfig"))
+admin = yaml.safe_load(open(sys.argv[2]))
 cfg = {"apiVersion": "v1", "kind": "Config", "clusters": admin["clusters"],
        "users": [{"name": "sa", "user": {"token": sys.argv[1]}}],
        "contexts": [{"name": "sa", "context": {"cluster": admin["clusters"][0]["name"], "user": "sa"}}],
        "current-context": "sa"}
-open(".tmp/demo/operator.kubeconfig", "w").write(yaml.safe_dump(cfg))
+open(sys.argv[3], "w").write(yaml.safe_dump(cfg))
 PYEOF
 MODELPREFETCH_KUBECONFIG=$DEMO/operator.kubeconfig MODELPREFETCH_NAMESPACE=modelprefetch-system \
 MODELPREFETCH_INSECURE_REGISTRIES="[\"$REG\"]" MODELPREFETCH_BIND_ADDRESS=127.0.0.1 \
+MODELPREFETCH_HEALTH_PORT=$HEALTH_PORT MODELPREFETCH_METRICS_PORT=$METRICS_PORT \
 MODELPREFETCH_WEBHOOK_PORT=$WEBHOOK_PORT MODELPREFETCH_WEBHOOK_URL=https://127.0.0.1:$WEBHOOK_PORT \
 MODELPREFETCH_HOLDER_IMAGE="$REG/modelprefetch:0.1.0" \
   nohup "$PY" -m modelprefetch run > "$DEMO/operator.log" 2>&1 &
 echo $! > "$DEMO/operator.pid"
-for _ in $(seq 60); do curl -fs http://127.0.0.1:8081/readyz >/dev/null 2>&1 && break; sleep 0.5; done
+for _ in $(seq 60); do curl -fs http://127.0.0.1:$HEALTH_PORT/readyz >/dev/null 2>&1 && break; sleep 0.5; done
 echo "operator pid $(cat "$DEMO/operator.pid"), log $DEMO/operator.log"
 
 step "modelprefetch pack: a Hugging Face-style snapshot -> ModelPack in $REG"
@@ -77,12 +82,16 @@ for _ in $(seq 120); do
   kubectl get modeldeployments --no-headers
 done
 kubectl get modeldeployments
+kubectl get modeldeployments --no-headers | grep -q " 3/3 *Ready" \
+  || { echo "demo: the ModelDeployment did not reach Ready 3/3; see $DEMO/operator.log" >&2; exit 1; }
 kubectl get daemonsets,pods -o wide
 
 step "A labelled Deployment gets the model (examples/workload.yaml)"
 kubectl apply -f examples/workload.yaml
 kubectl rollout status deployment/llama-server --timeout=60s >/dev/null 2>&1 || true
 POD=$(kubectl get pods -l app=llama-server -o name | head -1)
+[[ -n "$POD" ]] && kubectl get "$POD" -o jsonpath='{.spec.volumes[*].image.reference}' | grep -q '@sha256:' \
+  || { echo "demo: the workload pod did not get the model volume" >&2; exit 1; }
 kubectl get "$POD" -o jsonpath='{"volume: "}{.spec.volumes[?(@.image)]}{"\n"}{"mounts: "}{.spec.containers[0].volumeMounts}{"\n"}{"env: "}{.spec.containers[0].env}{"\n"}{"imagePullSecrets: "}{.spec.imagePullSecrets}{"\n"}{"affinity: "}{.spec.affinity.nodeAffinity}{"\n"}'
 
 step "Done in $(( $(date +%s) - started ))s"
@@ -90,6 +99,6 @@ cat <<EOM
 export KUBECONFIG=$KUBECONFIG
 kubectl get modeldeployments          # or: kubectl explain modeldeployment.spec
 kubectl describe modeldeployment llama-3-8b
-curl -s http://127.0.0.1:8080/metrics | grep ^modelprefetch_
+curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep ^modelprefetch_
 make demo-down                        # stop the operator and the cluster
 EOM
