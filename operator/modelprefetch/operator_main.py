@@ -70,7 +70,6 @@ class Health:
 
     def __init__(self) -> None:
         self.ready = False
-        self.leader = False
         self.checks: list[Callable[[], bool]] = []  # all must pass for /readyz
 
     def app(self) -> web.Application:
@@ -132,14 +131,16 @@ async def run_operator(settings: Settings) -> int:
                 keeper = asyncio.create_task(elector.keep())
                 watchers.append(keeper)
             done, pending = await asyncio.wait(watchers, return_when=asyncio.FIRST_COMPLETED)
-            lost = keeper is not None and keeper in done
+            # Exit non-zero (so Kubernetes restarts us) when leadership was lost or kopf
+            # ended on its own; zero only for a requested stop.
+            failed = (keeper is not None and keeper in done) or not stop.is_set()
             stop.set()
             for task in pending:
                 if task is not operator:
                     task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(operator, timeout=15)
-            return 1 if lost else 0
+            return 1 if failed else 0
         finally:
             metrics.set_leader(False)
             for task in background:
