@@ -132,8 +132,12 @@ async def run_operator(settings: Settings) -> int:
                 watchers.append(keeper)
             done, pending = await asyncio.wait(watchers, return_when=asyncio.FIRST_COMPLETED)
             # Exit non-zero (so Kubernetes restarts us) when leadership was lost or kopf
-            # ended on its own; zero only for a requested stop.
-            failed = (keeper is not None and keeper in done) or not stop.is_set()
+            # crashed. kopf replaces our SIGTERM handler with its own and then returns
+            # normally, so a clean kopf return is a requested stop.
+            crashed = (
+                operator in done and not operator.cancelled() and (operator.exception() is not None)
+            )
+            failed = (keeper is not None and keeper in done) or crashed
             stop.set()
             for task in pending:
                 if task is not operator:
