@@ -11,9 +11,10 @@ import pytest
 from modelprefetch.api.v1alpha1 import parse_spec
 from modelprefetch.core.world import Problem
 from modelprefetch.errors import CredentialsError
-from modelprefetch.handlers.resolver import Resolution, read_credentials
+from modelprefetch.handlers.resolver import Resolution, read_credentials, refresh
 from modelprefetch.k8s.client import KubeClient
 from modelprefetch.k8s.resources import SECRETS
+from tests.k8s.fakeapi import FakeApi
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 REFRESH = timedelta(minutes=10)
@@ -86,3 +87,44 @@ async def test_credentials_for_the_reference_registry(kube: KubeClient) -> None:
     creds, fingerprint = await read_credentials(kube, "ns", _spec(["s"]))  # type: ignore[arg-type]
     assert creds["127.0.0.1:5000"].username == "u"
     assert fingerprint and "p" not in repr(creds)
+
+
+async def test_fresh_resolution_makes_no_api_call(kube: KubeClient, fake_api: FakeApi) -> None:
+    """Healthy and within refreshInterval: the reconcile hot path reads nothing."""
+    spec = _spec(["s"])
+    resolution = Resolution(key="127.0.0.1:5000/m/x:v1|s|fp", at=datetime.now(UTC))
+    await refresh(
+        resolution,
+        kube=kube,
+        namespace="ns",
+        name="m",
+        spec=spec,  # type: ignore[arg-type]
+        insecure=[],
+        max_backoff=300,
+    )
+    assert fake_api.requests == []
+
+
+async def test_broken_resolution_rereads_secrets_without_counting_failures(
+    kube: KubeClient, fake_api: FakeApi
+) -> None:
+    """While a secret is missing it is looked up each pass (a fix is seen at once), but
+    the failure count only grows on the back-off schedule."""
+    spec = _spec(["absent"])
+    resolution = Resolution(
+        key="127.0.0.1:5000/m/x:v1|absent|PullSecretNotFound",
+        at=datetime.now(UTC),
+        failures=3,
+        error=Problem("PullSecretNotFound", "missing"),
+    )
+    await refresh(
+        resolution,
+        kube=kube,
+        namespace="ns",
+        name="m",
+        spec=spec,  # type: ignore[arg-type]
+        insecure=[],
+        max_backoff=300,
+    )
+    assert [r[1] for r in fake_api.requests] == ["/api/v1/namespaces/ns/secrets/absent"]
+    assert resolution.failures == 3

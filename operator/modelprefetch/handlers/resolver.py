@@ -107,16 +107,33 @@ async def refresh(
     max_backoff: float,
     now: datetime | None = None,
 ) -> None:
-    """Resolve again if due; records the result (or the error) in `resolution`."""
+    """Resolve again if due; records the result (or the error) in `resolution`.
+
+    Healthy and fresh: no API call and no registry call (this runs on every reconcile).
+    Broken: the pull secrets are read again each time, so a fixed secret is used at once,
+    while the registry itself is only retried on the back-off schedule.
+    """
     now = now or datetime.now(UTC)
+    names = ",".join(secret.name for secret in spec.model.pull_secrets)
+    base = f"{spec.model.reference}|{names}|"
+    refresh_every = spec.model.refresh_interval
+    if (
+        resolution.error is None
+        and resolution.key.startswith(base)
+        and not resolution.due(resolution.key, refresh_every, now, max_backoff)
+    ):
+        return
     try:
         creds, fingerprint = await read_credentials(kube, namespace, spec)
     except ModelPrefetchError as exc:
-        _fail(resolution, spec.model.reference, exc, now)
-        metrics.observe_resolve(namespace, name, 0.0, exc.reason)
+        key = base + exc.reason
+        if resolution.due(key, refresh_every, now, max_backoff):
+            resolution.key = key
+            _fail(resolution, spec.model.reference, exc, now)
+            metrics.observe_resolve(namespace, name, 0.0, exc.reason)
         return
-    key = f"{spec.model.reference}|{fingerprint}"
-    if not resolution.due(key, spec.model.refresh_interval, now, max_backoff):
+    key = base + fingerprint
+    if not resolution.due(key, refresh_every, now, max_backoff):
         return
     started = time.monotonic()
     try:
