@@ -78,19 +78,20 @@ kubectl create secret docker-registry registry-credentials --docker-server="$REG
 sed "s#registry.example.com/models/llama-3-8b-instruct:v1#$REG/models/llama-3-8b-instruct:v1#" \
   deploy/samples/modeldeployment.yaml | kubectl apply -f -
 for _ in $(seq 120); do
-  kubectl get modeldeployments --no-headers | grep -q " 3/3 *Ready" && break; sleep 1
+  [[ "$(kubectl get modeldeployments --no-headers)" =~ \ 3/3\ +Ready ]] && break; sleep 1
   kubectl get modeldeployments --no-headers
 done
 kubectl get modeldeployments
-kubectl get modeldeployments --no-headers | grep -q " 3/3 *Ready" \
+# Match on captured output: `kubectl | grep -q` under pipefail dies of SIGPIPE (141).
+[[ "$(kubectl get modeldeployments --no-headers)" =~ \ 3/3\ +Ready ]] \
   || { echo "demo: the ModelDeployment did not reach Ready 3/3; see $DEMO/operator.log" >&2; exit 1; }
 kubectl get daemonsets,pods -o wide
 
 step "A labelled Deployment gets the model (examples/workload.yaml)"
 kubectl apply -f examples/workload.yaml
 kubectl rollout status deployment/llama-server --timeout=60s >/dev/null 2>&1 || true
-POD=$(kubectl get pods -l app=llama-server -o name | head -1)
-[[ -n "$POD" ]] && kubectl get "$POD" -o jsonpath='{.spec.volumes[*].image.reference}' | grep -q '@sha256:' \
+POD=pod/$(kubectl get pods -l app=llama-server -o jsonpath='{.items[0].metadata.name}')
+[[ "$POD" != "pod/" && "$(kubectl get "$POD" -o jsonpath='{.spec.volumes[*].image.reference}')" == *@sha256:* ]] \
   || { echo "demo: the workload pod did not get the model volume" >&2; exit 1; }
 kubectl get "$POD" -o jsonpath='{"volume: "}{.spec.volumes[?(@.image)]}{"\n"}{"mounts: "}{.spec.containers[0].volumeMounts}{"\n"}{"env: "}{.spec.containers[0].env}{"\n"}{"imagePullSecrets: "}{.spec.imagePullSecrets}{"\n"}{"affinity: "}{.spec.affinity.nodeAffinity}{"\n"}'
 
