@@ -114,7 +114,8 @@ RESOLVE_ERRORS: Final = Counter(
 )
 PREFETCH_DURATION: Final = Histogram(
     "modelprefetch_prefetch_duration_seconds",
-    "Time from a holder pod's creation on a node until it is Ready (the model is pulled).",
+    "Time from a node's admission to a prefetch wave until its holder pod is Ready"
+    " (the model is pulled and verified).",
     _MODEL,
     buckets=PREFETCH_BUCKETS,
     registry=REGISTRY,
@@ -207,7 +208,7 @@ def observe_prefetch(namespace: str, name: str, node: str, seconds: float) -> No
     """Record a completed prefetch of a model on a node.
 
     Idempotent per node and duration: a level-triggered reconcile may report every Ready
-    holder pod each time (its duration, Ready time minus creation time, does not change);
+    holder pod each time (its duration, admission to Ready, does not change);
     only a new duration on that node is observed again.
     """
     key = (namespace, name, node)
