@@ -126,7 +126,15 @@ async def run_operator(settings: Settings) -> int:
             background += webhook.tasks
             health.checks.append(webhook.ready)
         health.ready = True
-        elector = LeaderElector(kube, settings.namespace, settings.lease_name, identity)
+        elector = LeaderElector(
+            kube,
+            settings.namespace,
+            settings.lease_name,
+            identity,
+            lease_seconds=settings.lease_duration_seconds,
+            renew_deadline_seconds=settings.lease_renew_deadline_seconds,
+            renew_seconds=settings.lease_retry_period_seconds,
+        )
         try:
             if settings.leader_election and not await _first(elector.acquire(), stop.wait()):
                 return 0  # asked to stop while standing by

@@ -25,4 +25,5 @@ async def kube(fake_api: FakeApi) -> AsyncIterator[KubeClient]:
     )
     async with KubeClient(config) as client:
         yield client
+    fake_api.unhang.set()
     await server.close()

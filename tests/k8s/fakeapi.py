@@ -20,7 +20,8 @@ class FakeApi:
         self.version = 0
         self.fail_next: list[int] = []  # statuses to answer before serving normally
         self.authorization: list[str] = []
-        self.hang: set[str] = set()  # methods that never get an answer (a stuck API server)
+        self.hang: set[str] = set()  # methods answered only at teardown (a stuck API server)
+        self.unhang = asyncio.Event()
         self.accepted_tokens: set[str] | None = None  # None: any Authorization is fine
 
     def _bump(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -44,7 +45,7 @@ class FakeApi:
         )
         self.authorization.append(request.headers.get("Authorization", ""))
         if request.method in self.hang:
-            await asyncio.Event().wait()  # until the client gives up
+            await self.unhang.wait()
         sent = request.headers.get("Authorization", "")
         if self.accepted_tokens is not None and sent not in self.accepted_tokens:
             return web.json_response({"kind": "Status", "message": "Unauthorized"}, status=401)
