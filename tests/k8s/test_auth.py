@@ -195,3 +195,24 @@ async def test_oidc_refreshes_an_expired_id_token(tmp_path: Path) -> None:
         await issuer.close()
     assert grants == [{"grant_type": "refresh_token", "refresh_token": "r1"}]
     assert _read(kubeconfig) == before
+
+
+class RecordingAuth(StaticAuth):
+    def __init__(self) -> None:
+        super().__init__("Bearer old")
+        self.rejected: list[str | None] = []
+
+    def invalidate(self, rejected: str | None = None) -> None:
+        self.rejected.append(rejected)
+
+
+async def test_a_refused_watch_drops_the_credential(fake_api: FakeApi, api_server: str) -> None:
+    """A watch answered 401 fails, and the token it sent is invalidated for the next one."""
+    fake_api.fail_next = [401]
+    auth = RecordingAuth()
+    async with KubeClient(ClusterConfig(server=api_server, auth=auth)) as kube:
+        with pytest.raises(KubernetesError) as failure:
+            async for _ in kube.watch(NODES):
+                pass
+    assert failure.value.status == 401
+    assert auth.rejected == ["Bearer old"]
