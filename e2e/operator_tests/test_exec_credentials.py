@@ -187,8 +187,9 @@ def test_operator_runs_on_exec_plugin_credentials(
 ) -> None:
     """The operator process started with an exec-plugin kubeconfig (the chart's
     ServiceAccount token, 10s credentials): it takes the Lease, kopf logs in through the
-    plugin and reconciles a ModelDeployment to Ready, and expired credentials are fetched
-    again while it runs, with no request refused."""
+    plugin and reconciles a ModelDeployment to Ready; expired credentials are fetched again
+    while it runs (our client's and kopf's, which logs in again to remove its finalizer),
+    with no request refused."""
     token = cluster.kubectl("create", "token", RELEASE, "-n", NAMESPACE).stdout.strip()
     plugin = tmp_path / "plugin"
     user = _exec_user(plugin, token, lifetime=10, bad_first=False)
@@ -215,6 +216,8 @@ def test_operator_runs_on_exec_plugin_credentials(
         wait_ready(cluster, namespace, "viaexec", "1/1")
         time.sleep(max(0.0, 25 - (time.monotonic() - started)))  # > two credential lifetimes
         wait_for("the plugin to have run again", lambda: _runs(plugin) >= 3, timeout=30)
+        # kopf's next request (removing its finalizer) finds its credential expired.
+        cluster.kubectl("delete", "modeldeployment", "viaexec", "-n", namespace, "--timeout=60s")
     finally:
         exec_operator.stop()
         operator.start()
@@ -223,3 +226,4 @@ def test_operator_runs_on_exec_plugin_credentials(
         log.seek(log_start)
         text = log.read().decode(errors="replace")
     assert "Unauthorized" not in text, text[-4000:]
+    assert "Re-authentication has finished" in text, text[-4000:]
