@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from modelprefetch import constants
 from modelprefetch.api.v1alpha1 import parse_spec
 from modelprefetch.errors import KubernetesError
 from modelprefetch.webhook.admission import review_modeldeployment, review_pod
 from modelprefetch.webhook.index import ModelIndex
+from modelprefetch.webhook.server import create_app
 from modelprefetch.webhook.usage import PodUsage, marker_ops
 from modelprefetch.webhook.usage_watch import follow_pod_usage
 
@@ -200,3 +202,17 @@ async def test_watch_is_narrowed_by_the_label_and_relists_after_a_break(
         await task
     assert set(source.selectors) == {constants.POD_INJECTED_LABEL}
     assert usage.synced and usage.users("team", "llama") == ["b"]  # the re-list replaced all
+
+
+async def test_deletion_guard_over_http() -> None:
+    """create_app(usage=...) routes a DELETE review to the guard."""
+    usage = usage_of(using("a", "llama"))
+    app = create_app(ModelIndex(), recorder=lambda *r: None, usage=usage)
+    review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": delete()}
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        denied = await (await client.post("/validate-modeldeployments", json=review)).json()
+        usage.apply("DELETED", using("a", "llama"))
+        allowed = await (await client.post("/validate-modeldeployments", json=review)).json()
+    assert denied["response"]["allowed"] is False
+    assert "team/a" in denied["response"]["status"]["message"]
+    assert allowed["response"] == {"uid": "u-1", "allowed": True}
