@@ -29,6 +29,7 @@ from modelprefetch.k8s.client import KubeClient
 from modelprefetch.k8s.resources import (
     MODELDEPLOYMENTS,
     MUTATING_WEBHOOKS,
+    PODS,
     SECRETS,
     VALIDATING_WEBHOOKS,
 )
@@ -42,6 +43,7 @@ from modelprefetch.webhook.config import (
 from modelprefetch.webhook.index import ModelIndex
 from modelprefetch.webhook.server import create_app, start_webhook_server
 from modelprefetch.webhook.types import LabelMatcher
+from modelprefetch.webhook.usage_watch import start_pod_usage
 
 log = logging.getLogger(__name__)
 WATCH_RETRY = 2.0
@@ -265,7 +267,9 @@ async def start_webhook(
                 certs.rotate_forever(store, context, dns, ips, on_ca_bundle=publish, current=bundle)
             )
         )
-    app = create_app(index, recorder=metrics.observe_webhook)
+    app = create_app(
+        index, recorder=metrics.observe_webhook, usage=start_pod_usage(kube, PODS, tasks)
+    )
     runners.append(
         await start_webhook_server(
             app, context, host=settings.bind_address, port=settings.webhook_port
