@@ -98,7 +98,7 @@ fi
 
 # --- the image: the Dockerfile, keyed by everything that goes into it --------------------
 context_files() {
-  printf '%s\n' Dockerfile .dockerignore pyproject.toml README.md hack/image.sh hack/image_check.py
+  printf '%s\n' Dockerfile .dockerignore pyproject.toml README.md hack/image.sh
   find operator -type f ! -path '*/__pycache__/*' ! -name '*.pyc' ! -path '*.egg-info/*' | LC_ALL=C sort
 }
 image_key=$( (

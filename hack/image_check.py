@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 NONROOT = "65532:65532"
 LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")  # update-ca-certificates' local CAs
@@ -58,7 +59,9 @@ def pem_blocks(text: str) -> set[str]:
     return bodies
 
 
-def runc_config(template: dict, rootfs: str, image: dict, args: list[str]) -> dict:
+def runc_config(
+    template: dict[str, Any], rootfs: str, image: dict[str, Any], args: list[str]
+) -> dict[str, Any]:
     user = image.get("User", "")
     if user != NONROOT:
         raise SystemExit(f"image USER is {user!r}, expected {NONROOT}")
@@ -119,13 +122,13 @@ def main() -> int:
                     return 1
                 first = (done.stdout.strip().splitlines() or [""])[0]
                 print(f"ok as {NONROOT}, read-only /, tmpfs /tmp: {shown} -> {first}")
-        local = [p for p in LOCAL_CA_DIR.glob("*.crt")]
+        local = list(LOCAL_CA_DIR.glob("*.crt"))
         local_certs = set().union(*(pem_blocks(p.read_text()) for p in local))
         bundle = Path(rootfs, IMAGE_CA_BUNDLE)
         in_image = pem_blocks(bundle.read_text()) if bundle.exists() else set()
         leaked = local_certs & in_image
         if leaked or any(Path(rootfs, str(p).lstrip("/")).exists() for p in local):
-            print(f"FAILED: {len(leaked)} local CA certificate(s) of the build host are in the image")
+            print(f"FAILED: {len(leaked)} local CA certificate(s) of this host are in the image")
             return 1
         print(
             f"ok: none of the build host's {len(local_certs)} local CA certificate(s) "
