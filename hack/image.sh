@@ -76,7 +76,8 @@ MMDEBSTRAP_OPTS=(
   --customize-hook='rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED'
   --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/log/*'
 )
-base_key=$(printf '%s\n' "$BASE_PACKAGES" "${BASE_SOURCES[@]}" "${MMDEBSTRAP_OPTS[@]}" |
+BASE_RECIPE="mmdebstrap --variant=essential bookworm +merged-usr: $BASE_PACKAGES"
+base_key=$(printf '%s\n' "$BASE_RECIPE" "${BASE_SOURCES[@]}" "${MMDEBSTRAP_OPTS[@]}" |
   sha256sum | cut -c1-16)
 BASE=localhost/modelprefetch-base:$base_key
 if buildah inspect --type image "$BASE" >/dev/null 2>&1; then
@@ -88,7 +89,7 @@ else
   ctr=$(buildah from scratch)
   buildah add --quiet "$ctr" "$tarball" / >/dev/null
   buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    --env LANG=C.UTF-8 --cmd python3 \
+    --env LANG=C.UTF-8 --cmd python3 --created-by "$BASE_RECIPE" \
     --label "io.modelprefetch.base.packages=$BASE_PACKAGES" "$ctr"
   buildah commit --quiet --rm "$ctr" "$BASE" >/dev/null
   rm -f "$tarball"
@@ -147,4 +148,5 @@ trap 'rm -f "$digestfile"' EXIT
 buildah push --quiet --tls-verify="$tls" --digestfile "$digestfile" "$BUILT" "docker://$IMAGE"
 digest=$(cat "$digestfile")
 echo "pushed $IMAGE ($digest) in $(($(date +%s) - started))s total"
+python3 hack/image_history.py "$IMAGE" --tls-verify="$tls" || true
 echo "${IMAGE%:*}@$digest" >&3
