@@ -45,6 +45,7 @@ graphroot = "$CACHE/storage"
 runroot = "$CACHE/run"
 EOF
 export CONTAINERS_STORAGE_CONF=$CACHE/storage.conf
+buildah rm --all >/dev/null # working containers an interrupted run left (we hold the lock)
 started=$(date +%s)
 
 # Untag older builds of the same local name (their inputs changed since).
@@ -85,6 +86,7 @@ if buildah inspect --type image "$BASE" >/dev/null 2>&1; then
 else
   echo "base $BASE: mmdebstrap bookworm ($BASE_PACKAGES)"
   tarball=$CACHE/base-$base_key.tar
+  rm -f "$CACHE"/base-*.tar
   nice -n 10 mmdebstrap --quiet "${MMDEBSTRAP_OPTS[@]}" bookworm "$tarball" "${BASE_SOURCES[@]}"
   ctr=$(buildah from scratch)
   buildah add --quiet "$ctr" "$tarball" / >/dev/null
