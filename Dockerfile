@@ -35,6 +35,11 @@ LABEL org.opencontainers.image.title="modelprefetch" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/modelprefetch/modelprefetch"
 COPY --from=builder /opt/venv /opt/venv
+# A passwd/group entry for 65532: Kubernetes passes only the uid when a pod sets none
+# (or runAsUser without runAsGroup), and the runtime then takes the primary group from
+# /etc/passwd; without the entry that is gid 0. (Appended: Debian's base has no useradd.)
+RUN echo 'nonroot:x:65532:65532:nonroot:/tmp:/usr/sbin/nologin' >> /etc/passwd \
+ && echo 'nonroot:x:65532:' >> /etc/group
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

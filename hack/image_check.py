@@ -5,6 +5,7 @@ Each check starts the image's rootfs with runc as the image's own USER (which mu
 dropped and no new privileges (the chart's and the holder DaemonSet's securityContext):
 
 * `modelprefetch --version` and `modelprefetch hold --help` exit 0;
+* /etc/passwd maps uid 65532 to group 65532 (what a pod without runAsGroup gets);
 * a probe in the container: uid/gid 65532, writing under / and /opt/venv fails with
   EROFS, writing /tmp works, `/` is mounted read-only;
 * the build host's local CA certificates (the CA that re-signs outbound TLS here; its
@@ -102,6 +103,15 @@ def main() -> int:
     container = run("buildah", "from", "--pull=never", image_name)
     try:
         rootfs = run("buildah", "mount", container)
+        # Kubernetes hands the runtime only a uid unless the pod sets runAsGroup; the
+        # runtime then reads the primary group from the image's /etc/passwd.
+        passwd = [line.split(":") for line in Path(rootfs, "etc/passwd").read_text().splitlines()]
+        if not any(f[2:4] == ["65532", "65532"] for f in passwd if len(f) > 3):
+            print(
+                "FAILED: /etc/passwd has no 65532:65532 entry (pods without runAsGroup get gid 0)"
+            )
+            return 1
+        print("ok: /etc/passwd maps uid 65532 to group 65532 (pods without runAsGroup)")
         with tempfile.TemporaryDirectory(prefix="image-check-") as tmp:
             subprocess.run(["runc", "spec", "--bundle", tmp], check=True)
             template = json.loads(Path(tmp, "config.json").read_text())

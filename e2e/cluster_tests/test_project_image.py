@@ -72,12 +72,14 @@ def test_layers_hold_the_venv_and_no_host_ca(
     project_image: ProjectImage, registries: Registries
 ) -> None:
     """Every layer, unpacked: the venv with modelprefetch and byte-compiled sources is
-    there, and none of this host's local CA certificates (the bundle pip used through a
-    read-only bind mount during the build) was baked into any file."""
+    there, /etc/passwd maps 65532 to group 65532, and none of this host's local CA
+    certificates (the bundle pip used through a read-only bind mount during the build)
+    was baked into any file."""
     manifest, _ = _manifest(registries, project_image.digest)
     local = set().union(*(_pem_bodies(p.read_text()) for p in LOCAL_CA_DIR.glob("*.crt")))
     names: set[str] = set()
     leaked: list[str] = []
+    passwd = ""
     for layer in manifest["layers"]:
         data = _blob(registries, layer["digest"])
         if layer["mediaType"].endswith("gzip"):
@@ -85,6 +87,8 @@ def test_layers_hold_the_venv_and_no_host_ca(
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             for member in tar:
                 names.add(member.name.removeprefix("./"))
+                if member.name.removeprefix("./") == "etc/passwd":  # the top layer's wins
+                    passwd = tar.extractfile(member).read().decode()  # type: ignore[union-attr]
                 if member.isfile() and member.name.endswith((".crt", ".pem")):
                     text = tar.extractfile(member).read().decode(errors="replace")  # type: ignore[union-attr]
                     if _pem_bodies(text) & local:
@@ -92,6 +96,8 @@ def test_layers_hold_the_venv_and_no_host_ca(
     assert not leaked, f"local CA certificates of the build host in the image: {leaked}"
     assert "etc/ssl/certs/ca-certificates.crt" in names  # Debian's bundle, for registries
     assert "opt/venv/bin/modelprefetch" in names
+    # pods without runAsGroup get their primary group from here (else gid 0)
+    assert "nonroot:x:65532:65532:" in passwd
     cli = "opt/venv/lib/python3.11/site-packages/modelprefetch/cli.py"
     assert cli in names
     assert any(n.startswith(cli.rsplit("/", 1)[0] + "/__pycache__/cli.") for n in names)
