@@ -17,6 +17,10 @@ def skopeo(*args: str) -> dict[str, Any]:
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
+
+
 def main() -> int:
     ref, flags = sys.argv[1], sys.argv[2:]
     manifest = skopeo(*flags, "--raw", f"docker://{ref}")
@@ -24,7 +28,7 @@ def main() -> int:
     layers = iter(manifest["layers"])
     rows = []
     for entry in config.get("history", []):  # oldest first, layers in the same order
-        size = "0 B" if entry.get("empty_layer") else f"{next(layers)['size'] / 2**20:.1f} MiB"
+        size = "0 B" if entry.get("empty_layer") else _size(next(layers)["size"])
         made_by = " ".join(entry.get("created_by", "").replace("/bin/sh -c #(nop) ", "").split())
         rows.append(f"{entry.get('created', '')[:19]:20} {size:>9}  {made_by[:100]}")
     print(f"{'CREATED':20} {'SIZE':>9}  CREATED BY")
