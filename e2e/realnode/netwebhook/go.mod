@@ -1,0 +1,3 @@
+module local/netwebhook
+
+go 1.22
