@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import time
 import uuid
@@ -35,9 +34,9 @@ from typing import Any
 
 import yaml
 
-from e2e.cluster import images, nodeconfig, procs
+from e2e.cluster import hostcleanup, images, nodeconfig, procs
 from e2e.cluster.controlplane import LocalCluster
-from e2e.cluster.netns import PodNetwork, in_netns, node_ip, pod_cidr, run
+from e2e.cluster.netns import PodNetwork, in_netns, kill_tagged, node_ip, pod_cidr, run
 from e2e.cluster.nodeconfig import CNI_DIR, RUNC, ImageGC
 from e2e.cluster.tools import bin_dir, tool_path
 
@@ -380,61 +379,20 @@ class RealNode:
 
     def _kill_own_shims(self) -> None:
         """Shims started by this containerd name its socket in their command line."""
-        marker = str(self.socket).encode()
-        for proc_dir in Path("/proc").iterdir():
-            if not proc_dir.name.isdigit():
-                continue
-            try:
-                cmdline = (proc_dir / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"containerd-shim-runc-v2" in cmdline and marker in cmdline:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(int(proc_dir.name), 9)
+        kill_tagged("containerd-shim-runc-v2", str(self.socket))
 
     def _unmount_all(self) -> None:
-        prefix = str(self.workdir.resolve())
-        for _ in range(3):
-            mounts = [
-                line.split()[4].replace("\\040", " ")
-                for line in Path("/proc/self/mountinfo").read_text().splitlines()
-            ]
-            ours = [m for m in mounts if m == prefix or m.startswith(prefix + "/")]
-            if not ours:
-                return
-            for mount in sorted(ours, key=len, reverse=True):
-                subprocess.run(["umount", "-l", mount], capture_output=True, timeout=30)
+        hostcleanup.unmount_under(self.workdir)
 
     def _make_cgroup_root(self) -> None:
-        """The kubelet wants --cgroup-root to exist in every hierarchy; cpuset needs values."""
-        for controller in Path("/sys/fs/cgroup").iterdir():
-            if not (controller / "cgroup.procs").exists():
-                continue
-            path = controller / self.cgroup_root.lstrip("/")
-            path.mkdir(exist_ok=True)
-            for name in ("cpuset.cpus", "cpuset.mems"):
-                if (path / name).exists() and not (path / name).read_text().strip():
-                    (path / name).write_text((controller / name).read_text())
+        hostcleanup.make_cgroup_root(self.cgroup_root)
 
     def _remove_pod_cgroups(self) -> None:
-        for controller in Path("/sys/fs/cgroup").iterdir():
-            root = controller / self.cgroup_root.lstrip("/")
-            if not root.is_dir():
-                continue
-            for path in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-                if path.is_dir():
-                    with contextlib.suppress(OSError):
-                        path.rmdir()
-            with contextlib.suppress(OSError):
-                root.rmdir()
+        hostcleanup.remove_cgroup_tree(self.cgroup_root)
 
     def wipe(self) -> None:
         """Remove the work folder (after stop), unless something is still mounted in it."""
-        prefix = str(self.workdir.resolve()) + "/"
-        mountinfo = Path("/proc/self/mountinfo").read_text().splitlines()
-        if any(line.split()[4].startswith(prefix) for line in mountinfo):
-            return
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        hostcleanup.remove_unless_mounted(self.workdir)
 
 
 def _ports(hosts: list[str]) -> list[int]:

@@ -171,16 +171,12 @@ def test_api_server_reaches_kubelets_through_its_egress_proxy(
     """`kubectl logs` and `kubectl exec` go apiserver -> egress proxy -> node address."""
     marker = uuid.uuid4().hex
     name, _ = run_pod(pair, net_namespace, pair.b, f"echo {marker}; exec sleep 3600")
-    logs = wait_for(
-        "kubectl logs",
-        lambda: (
-            (out := pair.cluster.kubectl("logs", "-n", net_namespace, name, check=False))
-            and marker in out.stdout
-            and out.stdout
-        ),
-        60,
-    )
-    assert marker in logs
+
+    def logs() -> str | None:
+        out = pair.cluster.kubectl("logs", "-n", net_namespace, name, check=False)
+        return out.stdout if marker in out.stdout else None
+
+    assert marker in str(wait_for("kubectl logs", logs, 60))
     out = pair.cluster.kubectl("exec", "-n", net_namespace, name, "--", "cat", "/etc/hostname")
     assert out.stdout.strip() == name
 
@@ -199,15 +195,12 @@ def test_api_server_reaches_a_service_through_its_egress_proxy(
     }
     pair.cluster.kubectl("apply", "-f", "-", input=json.dumps(service))
     path = f"/api/v1/namespaces/{net_namespace}/services/http:web:80/proxy/"
-    body = wait_for(
-        "service proxy",
-        lambda: (
-            (out := pair.cluster.kubectl("get", "--raw", path, check=False)).returncode == 0
-            and out.stdout
-        ),
-        60,
-    )
-    assert token in body
+
+    def proxied() -> str | None:
+        out = pair.cluster.kubectl("get", "--raw", path, check=False)
+        return out.stdout if out.returncode == 0 else None
+
+    assert token in str(wait_for("the Service proxy", proxied, 60))
 
 
 def test_api_server_calls_a_webhook_served_by_a_pod_through_its_service(
@@ -226,16 +219,12 @@ def test_api_server_calls_a_webhook_served_by_a_pod_through_its_service(
         }
         return pair.cluster.kubectl("create", "-f", "-", input=json.dumps(obj), check=False)
 
+    def denied() -> str | None:
+        err = configmap("bad", "yes").stderr
+        return err if "denied by webhook pod netwebhook" in err else None
+
     try:
-        denied = wait_for(
-            "webhook denies",
-            lambda: (
-                "denied by webhook pod netwebhook" in (r := configmap("bad", "yes")).stderr
-                and r.stderr
-            ),
-            60,
-        )
-        assert "admission webhook" in denied
+        assert "admission webhook" in str(wait_for("the webhook denies", denied, 60))
         assert configmap("good", "no").returncode == 0
     finally:
         pair.cluster.kubectl("delete", "validatingwebhookconfiguration", config, check=False)
