@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -38,17 +37,17 @@ from e2e.cluster import hostcleanup, images, nodeconfig, procs
 from e2e.cluster.controlplane import LocalCluster
 from e2e.cluster.netns import PodNetwork, in_netns, kill_tagged, node_ip, pod_cidr, run
 from e2e.cluster.nodeconfig import CNI_DIR, RUNC, ImageGC
+from e2e.cluster.nodedisk import NodeDisk
 from e2e.cluster.tools import bin_dir, tool_path
 
 TAINT_KEY = "modelprefetch.io/e2e-real-node"
 LABEL_KEY = "modelprefetch.io/e2e-real-node"
 TOLERATION = {"key": TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
-K8S_NAMESPACE = "k8s.io"  # containerd namespace the CRI plugin uses
 __all__ = ["LABEL_KEY", "TAINT_KEY", "TOLERATION", "ImageGC", "RealNode"]
 
 
 @dataclass
-class RealNode:
+class RealNode(NodeDisk):
     cluster: LocalCluster
     network: PodNetwork  # the LAN this node joins; `start` adds the node's namespace
     registry_hosts: list[str]  # every local registry (127.0.0.1:PORT), plain HTTP
@@ -80,20 +79,6 @@ class RealNode:
     @property
     def cgroup_root(self) -> str:
         return f"/mpfe2e-{self.suffix}"
-
-    # Paths -----------------------------------------------------------------------------
-
-    @property
-    def socket(self) -> Path:
-        return self.workdir / "containerd" / "containerd.sock"
-
-    @property
-    def pod_logs(self) -> Path:
-        return self.workdir / "pod-logs"
-
-    @property
-    def kubelet_root(self) -> Path:
-        return self.workdir / "kubelet"
 
     # Start -----------------------------------------------------------------------------
 
@@ -179,7 +164,7 @@ class RealNode:
         self.cluster._write_kubeconfig(proxy_kubeconfig, *proxy, server=self.network.apiserver_url)
         self.kubelet_root.mkdir(parents=True, exist_ok=True)
         self.pod_logs.mkdir(parents=True, exist_ok=True)
-        self._make_cgroup_root()
+        hostcleanup.make_cgroup_root(self.cgroup_root)
 
     def kubelet_config(self) -> dict[str, Any]:
         return nodeconfig.kubelet_config(
@@ -304,45 +289,6 @@ class RealNode:
         self.network.relay_registries(_ports(hosts))
         self._write_hosts(hosts)
 
-    # Inspection ------------------------------------------------------------------------
-
-    def ctr(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [
-                str(tool_path("ctr")),
-                "--address",
-                str(self.socket),
-                "--namespace",
-                K8S_NAMESPACE,
-                *args,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if check and result.returncode != 0:
-            raise RuntimeError(f"ctr {' '.join(args)} failed: {result.stderr}")
-        return result
-
-    def image_refs(self) -> set[str]:
-        """Image names containerd's CRI store holds (tags and digests)."""
-        out = self.ctr("images", "ls", "-q").stdout
-        return {line.strip() for line in out.splitlines() if line.strip()}
-
-    def content_bytes(self) -> int:
-        """Bytes in containerd's content store (what pulls downloaded)."""
-        root = self.workdir / "containerd" / "root" / "io.containerd.content.v1.content"
-        return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-
-    def container_log(self, namespace: str, pod: str, container: str) -> str:
-        """The container's log lines (CRI format stripped), read from the node's disk."""
-        texts: list[str] = []
-        for path in sorted(self.pod_logs.glob(f"{namespace}_{pod}_*/{container}/*.log")):
-            for line in path.read_text(errors="replace").splitlines():
-                parts = line.split(" ", 3)
-                texts.append(parts[3] if len(parts) == 4 else line)
-        return "\n".join(texts)
-
     # Stop ------------------------------------------------------------------------------
 
     def stop(self) -> None:
@@ -367,28 +313,16 @@ class RealNode:
         if self.containerd is not None:
             procs.stop(self.containerd)
             self.containerd = None
-        self._kill_own_shims()
-        self._unmount_all()
-        self._remove_pod_cgroups()
+        # Shims started by this containerd name its socket in their command line.
+        kill_tagged("containerd-shim-runc-v2", str(self.socket))
+        hostcleanup.unmount_under(self.workdir)
+        hostcleanup.remove_cgroup_tree(self.cgroup_root)
         if self.index:
             self.network.remove_node(self.index)
         with contextlib.suppress(OSError):
             self.cluster.kubectl(
                 "delete", "node", self.name, "--ignore-not-found", "--wait=false", check=False
             )
-
-    def _kill_own_shims(self) -> None:
-        """Shims started by this containerd name its socket in their command line."""
-        kill_tagged("containerd-shim-runc-v2", str(self.socket))
-
-    def _unmount_all(self) -> None:
-        hostcleanup.unmount_under(self.workdir)
-
-    def _make_cgroup_root(self) -> None:
-        hostcleanup.make_cgroup_root(self.cgroup_root)
-
-    def _remove_pod_cgroups(self) -> None:
-        hostcleanup.remove_cgroup_tree(self.cgroup_root)
 
     def wipe(self) -> None:
         """Remove the work folder (after stop), unless something is still mounted in it."""
