@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,7 @@ def _cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_cluster_up_two_real_nodes_then_down_leaves_nothing() -> None:
     root = Path(tempfile.mkdtemp(prefix="mpf-up-", dir="/tmp"))
     host_links_before = _link_names()
+    host_rules_before = _host_rules()
     started = time.monotonic()
     up = _cli(root, "up", "--nodes", "0", "--real-nodes", "2")
     up_seconds = time.monotonic() - started
@@ -81,15 +83,23 @@ def test_cluster_up_two_real_nodes_then_down_leaves_nothing() -> None:
         cgroup = f"mpfe2e-{node['suffix']}"
         assert not list(Path("/sys/fs/cgroup").glob(f"*/{cgroup}"))
     assert _link_names() - host_links_before == set()
-    host_rules = netns.run("iptables-save").stdout
-    assert "KUBE-" not in host_rules and netns.CONTROL_PLANE_IP not in host_rules
+    # kube-proxy and the kubelets programmed only their own namespaces' tables.
+    assert _host_rules() - host_rules_before == set()
+    assert netns.CONTROL_PLANE_IP not in netns.run("iptables-save").stdout
     assert "10.244." not in netns.run("ip", "route").stdout
     assert sorted(p.name for p in root.iterdir()) == ["logs"]
+    shutil.rmtree(root)
 
 
 def _link_names() -> set[str]:
     out = netns.run("ip", "-o", "link", "show").stdout
     return {line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line}
+
+
+def _host_rules() -> set[str]:
+    """The host namespace's iptables rules and chains, without counters and comments."""
+    out = netns.run("iptables-save").stdout
+    return {line.split(" [")[0] for line in out.splitlines() if not line.startswith("#")}
 
 
 def _kubectl() -> str:
