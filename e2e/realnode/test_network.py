@@ -20,18 +20,17 @@ from e2e.cluster.nodes import RealNodes
 from e2e.cluster.realnode import RealNode
 from e2e.cluster.registries import Registries
 from e2e.operator_tests.helpers import wait_for
-from e2e.realnode import netwebhook
+from e2e.realnode import nettool
 from e2e.realnode.helpers import on_real_node
 
 pytestmark = pytest.mark.realnode
 
 NET_LABEL = "net"  # LABEL_KEY value of these nodes: the operator tests' selectors skip them
-DONE = "NET-DONE"
 
 
 class Pair:
-    def __init__(self, group: RealNodes, a: RealNode, b: RealNode, busybox: str) -> None:
-        self.group, self.a, self.b, self.busybox = group, a, b, busybox
+    def __init__(self, group: RealNodes, a: RealNode, b: RealNode, busybox: str, tool: str):
+        self.group, self.a, self.b, self.busybox, self.tool = group, a, b, busybox, tool
         self.cluster: LocalCluster = group.cluster
 
 
@@ -39,11 +38,12 @@ class Pair:
 def pair(real_nodes: RealNodes, registries: Registries) -> Iterator[Pair]:
     busybox = f"{registries.crane.host}/e2e/busybox:latest"
     images.push(images.busybox_image(), busybox)
+    tool = nettool.build_image(registries.crane.host)
     added: list[RealNode] = []
     try:
         for name in ("netnode-a", "netnode-b"):
             added.append(real_nodes.add(name, label_value=NET_LABEL))
-        yield Pair(real_nodes, added[0], added[1], busybox)
+        yield Pair(real_nodes, added[0], added[1], busybox, tool)
     finally:
         for node in added:
             if node in real_nodes.nodes:
@@ -62,13 +62,29 @@ def run_pod(
     pair: Pair, namespace: str, node: RealNode, script: str, **extra: Any
 ) -> tuple[str, dict[str, Any]]:
     """A busybox pod on `node` running `script`; returns (name, pod once Running)."""
+    return _pod(
+        pair, namespace, node, {"image": pair.busybox, "command": ["sh", "-c", script]}, **extra
+    )
+
+
+def run_tool(pair: Pair, namespace: str, node: RealNode, *args: str, **extra: Any) -> str:
+    """`nettool ARGS` in a pod on `node`; its output once the pod has finished."""
+    name, _ = _pod(pair, namespace, node, {"image": pair.tool, "args": list(args)}, **extra)
+
+    def finished() -> str | None:
+        phase = get_pod_status(pair, namespace, name)["status"].get("phase")
+        return str(phase) if phase in ("Succeeded", "Failed") else None
+
+    wait_for(f"{name} finished", finished, 120)
+    return node.container_log(namespace, name, "c")
+
+
+def _pod(
+    pair: Pair, namespace: str, node: RealNode, container: dict[str, Any], **extra: Any
+) -> tuple[str, dict[str, Any]]:
     name = f"p-{uuid.uuid4().hex[:6]}"
     spec = on_real_node(
-        {
-            "restartPolicy": "Never",
-            "containers": [{"name": "c", "image": pair.busybox, "command": ["sh", "-c", script]}],
-        },
-        node.name,
+        {"restartPolicy": "Never", "containers": [{"name": "c", **container}]}, node.name
     )
     pod = {
         "apiVersion": "v1",
@@ -89,16 +105,6 @@ def get_pod_status(pair: Pair, namespace: str, name: str) -> dict[str, Any]:
     return dict(
         json.loads(pair.cluster.kubectl("get", "pod", name, "-n", namespace, "-o", "json").stdout)
     )
-
-
-def node_log(node: RealNode, namespace: str, pod: str, marker: str = DONE) -> str:
-    """The container's log from the node's disk, once it has `marker`."""
-
-    def done() -> str | None:
-        text = node.container_log(namespace, pod, "c")
-        return text if marker in text else None
-
-    return str(wait_for(f"{pod} log {marker}", done, 120))
 
 
 def http_server(pair: Pair, namespace: str, node: RealNode, token: str) -> tuple[str, str]:
@@ -133,35 +139,26 @@ def test_pod_reaches_pod_on_the_other_node_by_pod_ip(pair: Pair, net_namespace: 
     token = uuid.uuid4().hex
     _, server_ip = http_server(pair, net_namespace, pair.b, token)
     assert server_ip.startswith(netns.pod_cidr(pair.b.index).rsplit(".", 2)[0])
-    client, pod = run_pod(
-        pair,
-        net_namespace,
-        pair.a,
-        f"wget -q -T 10 -O- http://{server_ip}:8080/; echo {DONE}",
-    )
-    assert pod["spec"]["nodeName"] == pair.a.name
-    assert token in node_log(pair.a, net_namespace, client)
+    log = run_tool(pair, net_namespace, pair.a, "get", f"http://{server_ip}:8080/")
+    assert f"STATUS 200\n{token}" in log
 
 
 def test_pod_reaches_the_api_server_through_the_kubernetes_service(
     pair: Pair, net_namespace: str
 ) -> None:
-    """Anonymous /version, then the pod's own ServiceAccount token authenticated by the
-    API server (SelfSubjectReview), both to https://10.96.0.1 (the Service's ClusterIP)."""
+    """As an in-cluster client does: https://<ClusterIP>:443, the server certificate
+    verified against the mounted ServiceAccount CA, the pod's token authenticated
+    (SelfSubjectReview names the pod's ServiceAccount)."""
     svc = json.loads(pair.cluster.kubectl("get", "service", "kubernetes", "-o", "json").stdout)
     cluster_ip = svc["spec"]["clusterIP"]
     review = '{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}'
-    token = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-    script = (
-        f"wget -q -T 10 --no-check-certificate -O- https://{cluster_ip}/version; echo;"
-        f" wget -q -T 10 --no-check-certificate -O- --header 'Content-Type: application/json'"
-        f" --header \"Authorization: Bearer $(cat {token})\" --post-data '{review}'"
-        f" https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"
-        f"/apis/authentication.k8s.io/v1/selfsubjectreviews; echo; echo {DONE}"
-    )
-    name, _ = run_pod(pair, net_namespace, pair.b, script, automountServiceAccountToken=True)
-    log = node_log(pair.b, net_namespace, name)
-    assert '"gitVersion": "v1.35.4"' in log
+    url = f"https://{cluster_ip}:443"
+    mounted = {"automountServiceAccountToken": True}
+    log = run_tool(pair, net_namespace, pair.b, "get", f"{url}/version", **mounted)
+    assert "STATUS 200" in log and '"gitVersion": "v1.35.4"' in log
+    review_url = f"{url}/apis/authentication.k8s.io/v1/selfsubjectreviews"
+    log = run_tool(pair, net_namespace, pair.b, "get", review_url, review, **mounted)
+    assert "STATUS 201" in log
     assert f"system:serviceaccount:{net_namespace}:default" in log
 
 
@@ -204,12 +201,11 @@ def test_api_server_reaches_a_service_through_its_egress_proxy(
 
 
 def test_api_server_calls_a_webhook_served_by_a_pod_through_its_service(
-    pair: Pair, net_namespace: str, registries: Registries
+    pair: Pair, net_namespace: str
 ) -> None:
     """A ValidatingWebhookConfiguration with `service:` (not `url:`): the API server dials
     the Service's ClusterIP through its egress proxy; the pod on a real node answers."""
-    image = netwebhook.build_image(registries.crane.host)
-    config = netwebhook.deploy(pair.cluster, net_namespace, pair.a, image)
+    config = nettool.deploy(pair.cluster, net_namespace, pair.a, pair.tool)
 
     def configmap(name: str, deny: str) -> subprocess.CompletedProcess[str]:
         obj = {

@@ -1,4 +1,5 @@
-"""A Service-backed validating webhook served by a pod on a real node (netwebhook/main.go).
+"""The network tests' static tool (nettool/main.go): an HTTP(S) client for pods, and a
+Service-backed validating webhook served by a pod on a real node.
 
 The API server calls it at https://<name>.<namespace>.svc:443 - the Service's ClusterIP,
 dialled through the egress proxy in the nodes' LAN and translated by a node's kube-proxy
@@ -19,13 +20,13 @@ from e2e.cluster.controlplane import LocalCluster
 from e2e.cluster.realnode import RealNode
 from e2e.realnode.helpers import on_real_node
 
-SOURCE = Path(__file__).with_name("netwebhook")
+SOURCE = Path(__file__).with_name("nettool")
 
 
 def build_image(registry_host: str) -> str:
-    """Compile the webhook (static, stdlib only) once per source and push its image."""
+    """Compile the tool (static, stdlib only) once per source and push its image."""
     digest = hashlib.sha256((SOURCE / "main.go").read_bytes()).hexdigest()[:16]
-    binary = images.CACHE / "netwebhook-bin" / digest
+    binary = images.CACHE / "nettool-bin" / digest
     if not binary.exists():
         binary.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(
@@ -36,10 +37,9 @@ def build_image(registry_host: str) -> str:
             env={**os.environ, "CGO_ENABLED": "0"},
             timeout=600,
         )
-    image = images.build(
-        "netwebhook", [images.Entry("webhook", source=binary, mode=0o755)], entrypoint=["/webhook"]
-    )
-    reference = f"{registry_host}/e2e/netwebhook:{digest}"
+    entry = images.Entry("nettool", source=binary, mode=0o755)
+    image = images.build("nettool", [entry], entrypoint=["/nettool"])
+    reference = f"{registry_host}/e2e/nettool:{digest}"
     images.push(image, reference)
     return reference
 
@@ -64,6 +64,7 @@ def deploy(cluster: LocalCluster, namespace: str, node: RealNode, image: str) ->
                     {
                         "name": "c",
                         "image": image,
+                        "args": ["serve"],
                         "volumeMounts": [{"name": "tls", "mountPath": "/tls", "readOnly": True}],
                         "readinessProbe": {"tcpSocket": {"port": 8443}, "periodSeconds": 1},
                     }

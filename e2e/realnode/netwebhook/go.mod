@@ -1,3 +1,0 @@
-module local/netwebhook
-
-go 1.22
