@@ -277,3 +277,14 @@ def kill_tagged(*markers: str) -> None:
     for pid in tagged_pids(*markers):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+
+
+def registry_ports(hosts: list[str]) -> list[int]:
+    """Registry ports; every local registry listens on 127.0.0.1 (the relay's other end)."""
+    ports = []
+    for host in hosts:
+        address, _, port = host.rpartition(":")
+        if address not in ("127.0.0.1", "localhost"):
+            raise ValueError(f"registry {host}: real nodes reach only registries on 127.0.0.1")
+        ports.append(int(port))
+    return ports

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 from e2e.cluster.tools import tool_path
@@ -63,3 +64,26 @@ class NodeDisk:
                 parts = line.split(" ", 3)
                 texts.append(parts[3] if len(parts) == 4 else line)
         return "\n".join(texts)
+
+    def _write_hosts(self, hosts: list[str]) -> None:
+        for host in hosts:
+            hostdir = self.workdir / "containerd" / "certs.d" / host
+            hostdir.mkdir(parents=True, exist_ok=True)
+            (hostdir / "hosts.toml").write_text(
+                f'server = "http://{host}"\n\n[host."http://{host}"]\n'
+                '  capabilities = ["pull", "resolve"]\n'
+            )
+
+    def kill_all_tasks(self) -> None:
+        """SIGKILL every container task of this containerd and delete the tasks."""
+        tasks = self.ctr("tasks", "ls", "-q", check=False).stdout.split()
+        for task in tasks:
+            self.ctr("tasks", "kill", "-s", "SIGKILL", "--all", task, check=False)
+        deadline = time.monotonic() + 20
+        while tasks and time.monotonic() < deadline:
+            out = self.ctr("tasks", "ls", check=False).stdout
+            if "RUNNING" not in out and "PAUSED" not in out:
+                break
+            time.sleep(0.3)
+        for task in tasks:
+            self.ctr("tasks", "delete", "--force", task, check=False)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from e2e.cluster import images
+from e2e.cluster import images, procs
 from e2e.cluster.controlplane import LocalCluster
 from e2e.cluster.netns import PodNetwork
 from e2e.cluster.realnode import RealNode
@@ -122,8 +122,37 @@ class RealNodes:
             Path(state["workdir"]),
             Path(state["logdir"]),
         )
-        group.nodes = [RealNode.attach(cluster, network, n, state_file) for n in state["realNodes"]]
+        group.nodes = [attach_node(cluster, network, n, state_file) for n in state["realNodes"]]
         return group
+
+
+def attach_node(
+    cluster: LocalCluster,
+    network: PodNetwork,
+    state: dict[str, Any],
+    state_file: Path | None = None,
+) -> RealNode:
+    """A handle on a node another process started (see `to_state`)."""
+    node = RealNode(
+        cluster=cluster,
+        network=network,
+        registry_hosts=[],
+        pause_registry="",
+        workdir=Path(state["workdir"]),
+        logdir=Path(state["logdir"]),
+        name=state["name"],
+        label_value=state["labelValue"],
+        index=state["index"],
+        suffix=state["suffix"],
+        pause_reference=state["pauseReference"],
+        state_file=state_file,
+    )
+    node._serving = (Path(state["serving"][0]), Path(state["serving"][1]))
+    node._client_ca = Path(state["clientCA"])
+    for attr, key in (("containerd",) * 2, ("kubelet",) * 2, ("kube_proxy", "kubeProxy")):
+        if d := state.get(key):
+            setattr(node, attr, procs.Proc(d["name"], d["argv"], Path(d["log"]), d["pid"]))
+    return node
 
 
 def push_test_images(registry_host: str) -> tuple[str, str]:

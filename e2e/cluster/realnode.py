@@ -14,9 +14,8 @@ relay in the namespace forwards to the host's registry. Pods get an address from
 node's pod CIDR, their gateway is the node's CNI bridge, and kube-proxy's iptables
 rules (in the node namespace) translate Service addresses.
 
-Everything on disk lives under `workdir` (containerd root/state, kubelet root, pod logs,
-CNI IPAM, pod network namespaces), so `stop()` can find and undo all of it: kill the
-pods' tasks, stop the processes, kill the shims of THIS containerd, unmount what is
+Everything on disk lives under `workdir`, so `stop()` can find and undo all of it: kill
+the pods' tasks and the shims of THIS containerd, stop the processes, unmount what is
 mounted under `workdir`, remove the pod cgroups, delete the node's namespace.
 """
 
@@ -35,7 +34,15 @@ import yaml
 
 from e2e.cluster import hostcleanup, images, nodeconfig, procs
 from e2e.cluster.controlplane import LocalCluster
-from e2e.cluster.netns import PodNetwork, in_netns, kill_tagged, node_ip, pod_cidr, run
+from e2e.cluster.netns import (
+    PodNetwork,
+    in_netns,
+    kill_tagged,
+    node_ip,
+    pod_cidr,
+    registry_ports,
+    run,
+)
 from e2e.cluster.nodeconfig import CNI_DIR, RUNC, ImageGC
 from e2e.cluster.nodedisk import NodeDisk
 from e2e.cluster.tools import bin_dir, tool_path
@@ -98,7 +105,7 @@ class RealNode(NodeDisk):
         self.pause_reference = f"{self.pause_registry}/e2e/pause:3.10"
         images.push(images.pause_image(), self.pause_reference)
         self.index = self.network.add_node()
-        self.network.relay_registries(_ports(self.registry_hosts))
+        self.network.relay_registries(registry_ports(self.registry_hosts))
         self._write_containerd_config()
         self.start_containerd()
         self._write_kubelet_files()
@@ -120,15 +127,6 @@ class RealNode(NodeDisk):
         (cni_conf / "10-mpfe2e.conflist").write_text(conflist)
         toml = nodeconfig.containerd_toml(base, self.socket, self.pause_reference, cni_conf)
         (base / "config.toml").write_text(toml)
-
-    def _write_hosts(self, hosts: list[str]) -> None:
-        for host in hosts:
-            hostdir = self.workdir / "containerd" / "certs.d" / host
-            hostdir.mkdir(parents=True, exist_ok=True)
-            (hostdir / "hosts.toml").write_text(
-                f'server = "http://{host}"\n\n[host."http://{host}"]\n'
-                '  capabilities = ["pull", "resolve"]\n'
-            )
 
     def _start(self, name: str, argv: list[str]) -> procs.Proc:
         env = {"PATH": f"{bin_dir()}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"}
@@ -253,40 +251,10 @@ class RealNode(NodeDisk):
             **{k: {**p.__dict__, "log": str(p.log)} for k, p in running.items() if p},
         }
 
-    @classmethod
-    def attach(
-        cls,
-        cluster: LocalCluster,
-        network: PodNetwork,
-        state: dict[str, Any],
-        state_file: Path | None = None,
-    ) -> RealNode:
-        """A handle on a node another process started (see `to_state`)."""
-        node = cls(
-            cluster=cluster,
-            network=network,
-            registry_hosts=[],
-            pause_registry="",
-            workdir=Path(state["workdir"]),
-            logdir=Path(state["logdir"]),
-            name=state["name"],
-            label_value=state["labelValue"],
-            index=state["index"],
-            suffix=state["suffix"],
-            pause_reference=state["pauseReference"],
-            state_file=state_file,
-        )
-        node._serving = (Path(state["serving"][0]), Path(state["serving"][1]))
-        node._client_ca = Path(state["clientCA"])
-        for attr, key in (("containerd",) * 2, ("kubelet",) * 2, ("kube_proxy", "kubeProxy")):
-            if d := state.get(key):
-                setattr(node, attr, procs.Proc(d["name"], d["argv"], Path(d["log"]), d["pid"]))
-        return node
-
     def trust_registries(self, hosts: list[str]) -> None:
         """More registries: relayed into the node, plain-HTTP hosts.toml (read per pull)."""
         self.registry_hosts = [*self.registry_hosts, *hosts]
-        self.network.relay_registries(_ports(hosts))
+        self.network.relay_registries(registry_ports(hosts))
         self._write_hosts(hosts)
 
     # Stop ------------------------------------------------------------------------------
@@ -299,17 +267,7 @@ class RealNode(NodeDisk):
                 procs.stop(proc)
         self.kube_proxy = self.kubelet = None
         if self.containerd is not None and self.containerd.alive():
-            tasks = self.ctr("tasks", "ls", "-q", check=False).stdout.split()
-            for task in tasks:
-                self.ctr("tasks", "kill", "-s", "SIGKILL", "--all", task, check=False)
-            deadline = time.monotonic() + 20
-            while tasks and time.monotonic() < deadline:
-                out = self.ctr("tasks", "ls", check=False).stdout
-                if "RUNNING" not in out and "PAUSED" not in out:
-                    break
-                time.sleep(0.3)
-            for task in tasks:
-                self.ctr("tasks", "delete", "--force", task, check=False)
+            self.kill_all_tasks()
         if self.containerd is not None:
             procs.stop(self.containerd)
             self.containerd = None
@@ -327,14 +285,3 @@ class RealNode(NodeDisk):
     def wipe(self) -> None:
         """Remove the work folder (after stop), unless something is still mounted in it."""
         hostcleanup.remove_unless_mounted(self.workdir)
-
-
-def _ports(hosts: list[str]) -> list[int]:
-    """Registry ports; every local registry listens on 127.0.0.1 (the relay's other end)."""
-    ports = []
-    for host in hosts:
-        address, _, port = host.rpartition(":")
-        if address not in ("127.0.0.1", "localhost"):
-            raise ValueError(f"registry {host}: real nodes reach only registries on 127.0.0.1")
-        ports.append(int(port))
-    return ports
