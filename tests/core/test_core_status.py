@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from modelprefetch.api.conditions import ConditionStatus, ConditionType
+from modelprefetch.api.conditions import Condition, ConditionStatus, ConditionType
 from modelprefetch.core.plan import NORMAL, WARNING
 from modelprefetch.core.status import (
     Counts,
@@ -79,14 +79,19 @@ def test_ready_when_everything_is_true() -> None:
     assert ready_verdict([TRUE, TRUE, TRUE]).status is ConditionStatus.TRUE
 
 
-def all_conditions(status: ConditionStatus, reason: str) -> list[dict[str, object]]:
+def all_conditions(status: ConditionStatus, reason: str) -> list[Condition]:
     verdict = Verdict(status, reason, "")
     return conditions([], dict.fromkeys(ConditionType, verdict), now=NOW, generation=2)
 
 
+def as_read_back(current: list[Condition]) -> list[dict[str, object]]:
+    """Conditions as the next reconcile reads them from the API server."""
+    return [c.to_dict() for c in current]
+
+
 def test_conditions_come_in_display_order() -> None:
     """Conditions are ordered Resolved, Mountable, Prefetched, Ready."""
-    types = [c["type"] for c in all_conditions(ConditionStatus.TRUE, "Fine")]
+    types = [c.type for c in all_conditions(ConditionStatus.TRUE, "Fine")]
     assert types == ["Resolved", "Mountable", "Prefetched", "Ready"]
 
 
@@ -94,18 +99,18 @@ def test_failure_transitions_are_warnings() -> None:
     """A condition turning False with a trouble reason is a Warning event."""
     before = all_conditions(ConditionStatus.TRUE, "Fine")
     after = all_conditions(ConditionStatus.FALSE, "RegistryUnauthorized")
-    assert {e.type for e in transition_events(before, after)} == {WARNING}
+    assert {e.type for e in transition_events(as_read_back(before), after)} == {WARNING}
 
 
 def test_progress_transitions_are_normal() -> None:
     """A condition turning False with a progress reason is a Normal event."""
     before = all_conditions(ConditionStatus.TRUE, "Fine")
     after = all_conditions(ConditionStatus.FALSE, "Prefetching")
-    assert {e.type for e in transition_events(before, after)} == {NORMAL}
+    assert {e.type for e in transition_events(as_read_back(before), after)} == {NORMAL}
 
 
 def test_unchanged_status_emits_nothing() -> None:
     """A changed reason with the same status is no transition."""
     before = all_conditions(ConditionStatus.FALSE, "Prefetching")
     after = all_conditions(ConditionStatus.FALSE, "Paused")
-    assert transition_events(before, after) == []
+    assert transition_events(as_read_back(before), after) == []

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from modelprefetch.api.status import ModelDeploymentStatus
+from modelprefetch.api.v1alpha1 import ModelDeploymentSpec
 from modelprefetch.core.builders import build_holder_daemonset, holder_daemonset_name
 from modelprefetch.core.labels import (
     WARM_VALUE,
@@ -22,7 +24,12 @@ from modelprefetch.core.labels import (
     warm_key_for,
 )
 from modelprefetch.core.plan import Plan
-from modelprefetch.core.report import build_status, events_for, unresolved_status
+from modelprefetch.core.report import (
+    build_status,
+    events_for,
+    invalid_spec_status,
+    unresolved_status,
+)
 from modelprefetch.core.rollout import Retirement, retire
 from modelprefetch.core.targeting import Targets, group_by_mount, matching_nodes
 from modelprefetch.core.waves import (
@@ -34,7 +41,7 @@ from modelprefetch.core.waves import (
     parse_time,
     wave_size,
 )
-from modelprefetch.core.world import HolderPod, World
+from modelprefetch.core.world import HolderPod, Problem, World
 from modelprefetch.oci.artifact import ResolvedArtifact
 
 __all__ = ["plan"]
@@ -53,11 +60,21 @@ class LabelChanges:
 
 
 def plan(world: World) -> Plan:
-    """Decide DaemonSets, node labels, status and events for one ModelDeployment."""
-    if world.resolved is None:
-        status = unresolved_status(world)
-        return Plan(status=status, events=tuple(events_for(world, status, ())))
+    """Decide DaemonSets, node labels, status and events for one ModelDeployment.
+
+    Three cases: an invalid spec (report it, change nothing), a reference not resolved
+    yet (report that, change nothing), and the full plan.
+    """
     spec = world.spec
+    if spec is None:
+        problem = world.spec_error or Problem("InvalidSpec", "The spec is invalid")
+        status = invalid_spec_status(world, problem)
+        return Plan(status=status, events=tuple(events_for(world, "", status, ())))
+    if world.resolved is None:
+        status = unresolved_status(world, spec)
+        return Plan(
+            status=status, events=tuple(events_for(world, spec.model.reference, status, ()))
+        )
     holders = _holders_by_node(world.holder_pods)
     targets = group_by_mount(
         world.resolved,
@@ -85,6 +102,7 @@ def plan(world: World) -> Plan:
     retirements = _retirements(world, holders, targets, progress)
     status = build_status(
         world,
+        spec,
         world.resolved,
         targets=targets,
         progress=progress,
@@ -97,11 +115,11 @@ def plan(world: World) -> Plan:
     )
     return Plan(
         status=status,
-        daemonsets=tuple(_daemonsets(world, targets, world.resolved)),
+        daemonsets=tuple(_daemonsets(world, spec, targets, world.resolved)),
         delete_daemonsets=tuple(sorted(r.daemonset.name for r in retirements if r.done)),
         node_labels=_label_changes(world, targets, progress, admitted, retirements),
-        events=tuple(events_for(world, status, retirements)),
-        requeue_after=_requeue_after(world, status, progress, admitted, retirements),
+        events=tuple(events_for(world, spec.model.reference, status, retirements)),
+        requeue_after=_requeue_after(world, spec, status, progress, admitted, retirements),
         publish_derived_image=bool(targets.awaiting_derivation),
         node_states=_node_states(progress),
         prefetched=_prefetched(progress, world.now),
@@ -133,14 +151,16 @@ def _prefetched(progress: list[NodeProgress], now: datetime) -> dict[str, float]
     }
 
 
-def _daemonsets(world: World, targets: Targets, artifact: ResolvedArtifact) -> list[dict[str, Any]]:
+def _daemonsets(
+    world: World, spec: ModelDeploymentSpec, targets: Targets, artifact: ResolvedArtifact
+) -> list[dict[str, Any]]:
     """One holder DaemonSet per mounted reference."""
     return [
         build_holder_daemonset(
             namespace=world.namespace,
             name=world.name,
             uid=world.uid,
-            spec=world.spec,
+            spec=spec,
             reference=group.reference,
             digest=group.digest,
             files=artifact.files,
@@ -262,19 +282,20 @@ def _unlabel_orphans(
 
 def _requeue_after(
     world: World,
-    status: dict[str, Any],
+    spec: ModelDeploymentSpec,
+    status: ModelDeploymentStatus,
     progress: list[NodeProgress],
     admitted: list[NodeProgress],
     retirements: list[Retirement],
 ) -> float | None:
     """Seconds until the next timeout or retry; at most the poll interval while busy."""
     due: list[timedelta] = []
-    timeout = world.spec.prefetch.timeout
+    timeout = spec.prefetch.timeout
     for p in progress:
         if p.state is NodeState.PULLING and p.admitted is not None:
             due.append(p.admitted + timeout - world.now)
-    for entry in status.get("failedNodes") or ():
-        retry_at = parse_time(entry.get("retryAt"))
+    for entry in status.failed_nodes:
+        retry_at = parse_time(entry.retry_at)
         if retry_at is not None:
             due.append(retry_at - world.now)
     busy = admitted or any(p.state is NodeState.PULLING for p in progress)

@@ -8,7 +8,7 @@ from modelprefetch.core.builders import (
     ANNOTATION_REFERENCE,
     CONTAINER_NAME,
 )
-from modelprefetch.handlers import convert
+from modelprefetch.reconciler import objects as convert
 
 
 def _node(**status: object) -> dict[str, object]:
