@@ -22,7 +22,7 @@ from modelprefetch.reconciler.gather import Surroundings, gather
 from modelprefetch.reconciler.services import Services
 
 MIN_WAIT = 0.5  # seconds between two passes, whatever is due
-ERROR_RETRY_SECONDS = 10.0  # after a failed pass (API server or registry trouble)
+ERROR_RETRY_SECONDS = 10.0  # after a pass failed with a temporary error
 
 
 async def reconcile_once(
@@ -75,7 +75,6 @@ async def run(
     try:
         while not stopped():
             started = time.monotonic()
-            wait = ERROR_RETRY_SECONDS
             try:
                 wait = await reconcile_once(
                     services, resolution, body, surroundings(), emit, logger
@@ -83,8 +82,9 @@ async def run(
                 metrics.observe_reconcile(time.monotonic() - started, error=False)
             except ModelPrefetchError as exc:
                 metrics.observe_reconcile(time.monotonic() - started, error=True)
+                wait = ERROR_RETRY_SECONDS if exc.temporary else services.settings.resync_seconds
                 logger.warning(
-                    "Reconcile failed, retrying in %.0fs: %s", ERROR_RETRY_SECONDS, exc.message
+                    "Reconcile failed (%s), retrying in %.0fs: %s", exc.reason, wait, exc.message
                 )
             await wakeups.wait(key, wait)
     finally:
