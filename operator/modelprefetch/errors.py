@@ -10,8 +10,6 @@
     │                                  mismatch)                              (permanent)
     ├── ModelFormatError               manifest/config not understood; names the field
     │                                  (permanent)
-    ├── NotMountableError              no way to mount this artifact on a runtime
-    │                                  (permanent)
     ├── CredentialsError               pull secret missing or malformed       (permanent)
     ├── PackError                      `pack` input problems                  (permanent)
     └── KubernetesError                API server call failed                 (temporary)
@@ -92,12 +90,6 @@ class ModelFormatError(ModelPrefetchError):
     """A manifest or config we do not understand; the message names the field."""
 
     reason = "UnsupportedArtifact"
-
-
-class NotMountableError(ModelPrefetchError):
-    """No reference can be mounted on a runtime."""
-
-    reason = "NotMountable"
 
 
 class CredentialsError(ModelPrefetchError):

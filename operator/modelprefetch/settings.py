@@ -27,9 +27,6 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Registry hosts (host:port) spoken to over plain HTTP, e.g. local ones.",
     )
-    derive_platform: str = Field(
-        "linux/amd64", description="os/arch written into derived images' configs."
-    )
     leader_election: bool = Field(True, description="Only the Lease holder reconciles.")
     lease_name: str = Field("modelprefetch-leader", description="Leader election Lease name.")
     health_port: int = Field(8081, description="/healthz and /readyz port.")

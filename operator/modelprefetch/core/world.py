@@ -81,7 +81,6 @@ class HolderPod:
     # why the mounted files are wrong to the termination message.
     waiting_reason: str | None = None
     waiting_message: str | None = None
-    terminated_reason: str | None = None
     terminated_message: str | None = None
     terminated_exit_code: int | None = None
     restart_count: int = 0
