@@ -18,6 +18,7 @@ from modelprefetch.api.status import (
     MAX_LISTED_NODES,
     FailedNode,
     ModelDeploymentStatus,
+    NodeCounts,
     UnmountableNode,
 )
 from modelprefetch.api.v1alpha1 import ModelDeploymentSpec
@@ -25,7 +26,6 @@ from modelprefetch.core.mounts import resolved_block
 from modelprefetch.core.plan import NORMAL, WARNING, Event
 from modelprefetch.core.rollout import Retirement
 from modelprefetch.core.status import (
-    Counts,
     Verdict,
     conditions,
     mountable_verdict,
@@ -73,7 +73,7 @@ def build_status(
     return ModelDeploymentStatus(
         observed_generation=world.generation,
         resolved=resolved_block(world, spec, artifact, targets.groups, progress, retirements),
-        nodes=counts.to_status(),
+        nodes=counts,
         failed_nodes=failed_nodes(world, progress, records),
         unmountable_nodes=[
             UnmountableNode(name=n.name, runtime=n.runtime, reason=n.reason, message=n.message)
@@ -153,16 +153,18 @@ def previous_status(world: World) -> ModelDeploymentStatus:
 
 def count_nodes(
     targets: Targets, progress: Sequence[NodeProgress], admitted: Sequence[NodeProgress]
-) -> Counts:
+) -> NodeCounts:
     """Targeted nodes by state, after this plan's admissions."""
     states = [p.state for p in progress]
-    return Counts(
+    ready = states.count(NodeState.READY)
+    return NodeCounts(
         desired=targets.desired,
-        ready=states.count(NodeState.READY),
+        ready=ready,
         pulling=states.count(NodeState.PULLING) + len(admitted),
         waiting=states.count(NodeState.WAITING) - len(admitted) + len(targets.awaiting_derivation),
         failed=states.count(NodeState.FAILED) + states.count(NodeState.BACKOFF),
         unmountable=len(targets.unmountable),
+        summary=f"{ready}/{targets.desired}",
     )
 
 

@@ -43,29 +43,6 @@ class Verdict:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class Counts:
-    """Targeted nodes by state."""
-
-    desired: int = 0
-    ready: int = 0
-    pulling: int = 0
-    waiting: int = 0
-    failed: int = 0
-    unmountable: int = 0
-
-    def to_status(self) -> NodeCounts:
-        return NodeCounts(
-            desired=self.desired,
-            ready=self.ready,
-            pulling=self.pulling,
-            waiting=self.waiting,
-            failed=self.failed,
-            unmountable=self.unmountable,
-            summary=f"{self.ready}/{self.desired}",
-        )
-
-
 def rfc3339(moment: datetime) -> str:
     """UTC timestamp as Kubernetes writes it: 2026-01-02T03:04:05Z."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -110,7 +87,7 @@ def mountable_verdict(targets: Targets, derive_error: Problem | None) -> Verdict
     return Verdict(ConditionStatus.TRUE, "Mountable", message)
 
 
-def prefetched_verdict(counts: Counts, *, paused: bool, rolling_out: bool) -> Verdict:
+def prefetched_verdict(counts: NodeCounts, *, paused: bool, rolling_out: bool) -> Verdict:
     """Prefetched: does every targeted node hold the current model."""
     if counts.desired == 0:
         return Verdict(ConditionStatus.FALSE, "NoTargetNodes", "No node can hold the model")
