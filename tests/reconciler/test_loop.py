@@ -8,11 +8,13 @@ from typing import Any, cast
 
 from modelprefetch.core.plan import Event
 from modelprefetch.core.world import ExistingDaemonSet, NodeInfo
+from modelprefetch.errors import KubernetesError, KubernetesNotFoundError, ModelPrefetchError
 from modelprefetch.k8s.client import KubeClient
 from modelprefetch.k8s.resources import Resource
 from modelprefetch.reconciler import loop, resolver
 from modelprefetch.reconciler.gather import Surroundings
 from modelprefetch.reconciler.services import Services
+from modelprefetch.reconciler.wakeups import Wakeups
 from modelprefetch.settings import Settings
 
 LOG = logging.getLogger(__name__)
@@ -111,3 +113,54 @@ async def test_cleanup_deletes_daemonsets_and_removes_labels() -> None:
         LOG,
     )
     assert kube.writes == [("label", "nodes", "n1"), ("delete", "daemonsets", "ds1")]
+
+
+class FailingKube(RecordingKube):
+    """The status write fails with the given error."""
+
+    def __init__(self, error: ModelPrefetchError) -> None:
+        super().__init__()
+        self.error = error
+
+    async def json_patch(self, res: Resource, name: str, ops: Any, **kwargs: Any) -> Any:
+        raise self.error
+
+
+class OneWait(Wakeups):
+    """Records how long the loop wanted to sleep, then lets it stop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    async def wait(self, key: tuple[str, str], seconds: float) -> bool:
+        self.waits.append(seconds)
+        return False
+
+
+async def first_wait(error: ModelPrefetchError) -> float:
+    wakeups = OneWait()
+    services = Services(
+        settings=Settings(resync_seconds=60),
+        kube=cast(KubeClient, FailingKube(error)),
+        wakeups=wakeups,
+    )
+    await loop.run(
+        services,
+        body({"model": {}}, None, 1),
+        Surroundings,
+        lambda: bool(wakeups.waits),
+        lambda _: None,
+        LOG,
+    )
+    return wakeups.waits[0]
+
+
+async def test_temporary_error_is_retried_soon() -> None:
+    """An API server that failed (temporary) is tried again after ERROR_RETRY_SECONDS."""
+    assert await first_wait(KubernetesError("etcd timeout", status=500)) == loop.ERROR_RETRY_SECONDS
+
+
+async def test_permanent_error_waits_for_the_resync() -> None:
+    """A permanent error (the object is gone) waits for the resync or a wake-up."""
+    assert await first_wait(KubernetesNotFoundError("gone", status=404)) == 60
