@@ -52,9 +52,11 @@ def test_kopf_chatter_is_dropped_but_our_lines_kept() -> None:
     quiet = QuietKopf()
     chatter = record("Handler 'spec_changed' succeeded.", name="kopf.objects")
     ours = record("Deleted DaemonSet ml/x", name="kopf.objects")
+    activity = record("Activity 'login' succeeded.", name="kopf.activities.authentication")
     warning = record("Handler 'cleanup' succeeded.", name="kopf.objects")
     warning.levelno = logging.WARNING
-    assert [quiet.filter(r) for r in (chatter, ours, warning)] == [False, True, True]
+    found = [quiet.filter(r) for r in (chatter, activity, ours, warning)]
+    assert found == [False, False, True, True]
 
 
 def test_configure_logging_writes_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,9 +15,11 @@ from typing import Any, Literal
 
 LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# kopf's own per-object lines at INFO for every handler call on every event; ours at
-# INFO (same logger, kopf.objects) are kept.
-_KOPF_CHATTER = re.compile(r"^(Handler|Timer|Daemon) '.*' (succeeded|is invoked)|is processed:")
+# kopf's own INFO lines for every handler or activity call; ours at INFO on the same
+# per-object logger (kopf.objects) are kept.
+_KOPF_CHATTER = re.compile(
+    r"^(Handler|Timer|Daemon|Activity) '.*' (succeeded|is invoked)|is processed:"
+)
 
 
 def object_ref(record: logging.LogRecord) -> tuple[str | None, str | None]:
