@@ -5,8 +5,9 @@ by `helm template`, authenticated by a token of that ServiceAccount, never admin
 for where things are: a kubeconfig holding that token instead of the in-cluster mount,
 the webhook reached by the API server at https://127.0.0.1:PORT (no kube-proxy here, so
 URL clientConfig and a certificate with IP SAN 127.0.0.1), and the local registries
-spoken to over plain HTTP. The webhook configurations are created
-here the way the chart would, with an empty caBundle the operator patches.
+spoken to over plain HTTP. The webhook configurations are the chart's own render for an
+operator outside the cluster (replicaCount=0, webhook.url), without caBundle: the
+operator patches it in, as in production.
 """
 
 from __future__ import annotations
@@ -23,21 +24,16 @@ from pathlib import Path
 
 import yaml
 
+from e2e.chart.render import NAMESPACE, RELEASE, external_operator_webhooks, render_chart
 from e2e.cluster.controlplane import LocalCluster
 from e2e.cluster.procs import tail
 from e2e.cluster.registries import Registries
-from e2e.cluster.tools import REPO_ROOT, free_port, tool_path
-from modelprefetch.webhook.config import (
-    WebhookClient,
-    mutating_webhook_configuration,
-    validating_webhook_configuration,
-)
+from e2e.cluster.tools import REPO_ROOT, free_port
 
-NAMESPACE = "modelprefetch-system"
 HOLDER_IMAGE = "127.0.0.1:5000/modelprefetch:e2e"  # fake nodes never pull it
-MUTATING = "modelprefetch-pods"
-VALIDATING = "modelprefetch-modeldeployments"
-RELEASE = "modelprefetch"  # chart release name: gives the ServiceAccount, Role names
+# The chart's names for release RELEASE (the operator's defaults name the same objects).
+MUTATING = f"{RELEASE}-pods"
+VALIDATING = f"{RELEASE}-modeldeployments"
 # How the RBAC authorizer words a refusal. Other 403s (e.g. writing into a namespace
 # being deleted) are not about permissions.
 RBAC_DENIAL = re.compile(r'forbidden: User "[^"]+" cannot ')
@@ -84,8 +80,8 @@ class OperatorProcess:
         }
 
     def install(self, *, as_service_account: bool = True) -> None:
-        """CRD, namespace, the chart's ServiceAccount + RBAC, and the webhook
-        configurations (what the chart would create, in URL mode)."""
+        """CRD, namespace, the chart's ServiceAccount + RBAC, and the chart's webhook
+        configurations pointing at this process (webhook.url)."""
         self.cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
         self.cluster.kubectl(
             "wait",
@@ -96,31 +92,11 @@ class OperatorProcess:
         self.cluster.kubectl("create", "namespace", NAMESPACE, check=False)
         if as_service_account:
             self.kubeconfig = self._service_account_kubeconfig()
-        client = WebhookClient(url=self.webhook_url)
-        for obj in (
-            mutating_webhook_configuration(MUTATING, client=client, operator_namespace=NAMESPACE),
-            validating_webhook_configuration(VALIDATING, client=client),
-        ):
-            self.cluster.kubectl("apply", "-f", "-", input=json.dumps(obj))
+        webhooks = external_operator_webhooks(self.webhook_url)
+        self.cluster.kubectl("apply", "-f", "-", input=webhooks)
 
     def _service_account_kubeconfig(self) -> Path:
-        rendered = subprocess.run(
-            [
-                str(tool_path("helm")),
-                "template",
-                RELEASE,
-                str(REPO_ROOT / "charts/modelprefetch"),
-                "--namespace",
-                NAMESPACE,
-                "--show-only",
-                "templates/serviceaccount.yaml",
-                "--show-only",
-                "templates/rbac.yaml",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
+        rendered = render_chart(show_only=["templates/serviceaccount.yaml", "templates/rbac.yaml"])
         self.cluster.kubectl("apply", "-f", "-", input=rendered)
         token = self.cluster.kubectl(
             "create", "token", RELEASE, "-n", NAMESPACE, "--duration=24h"

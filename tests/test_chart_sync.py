@@ -6,25 +6,12 @@ import os
 import subprocess
 from pathlib import Path
 
+from e2e.chart.render import helm_binary
+
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "modelprefetch"
 DEPLOY = REPO / "deploy"
 RENDER = REPO / "hack" / "render-deploy.sh"
-
-
-def helm() -> str:
-    """The helm that e2e/cluster/build.sh builds (HELM overrides it)."""
-    if "HELM" in os.environ:
-        return os.environ["HELM"]
-    out = subprocess.run(
-        ["bash", str(REPO / "e2e" / "cluster" / "build.sh"), "--print-dir"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    path = Path(out.stdout.strip()) / "helm"
-    assert path.is_file(), f"{path} missing: run e2e/cluster/build.sh"
-    return str(path)
 
 
 def test_chart_crds_are_identical_to_crds_dir() -> None:
@@ -55,7 +42,7 @@ def test_deploy_manifest_is_the_current_render() -> None:
     """deploy/ equals what hack/render-deploy.sh renders from the chart now."""
     result = subprocess.run(
         ["bash", str(RENDER), "--check"],
-        env={**os.environ, "HELM": helm()},
+        env={**os.environ, "HELM": str(helm_binary())},
         capture_output=True,
         text=True,
         check=False,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
+from e2e.chart.render import CHART
 from e2e.cluster.controlplane import LocalCluster
 from e2e.cluster.tools import REPO_ROOT, tool_path
 
-CHART = REPO_ROOT / "charts" / "modelprefetch"
+__all__ = ["CHART", "DEPLOY_MANIFEST", "get", "helm", "helm_template", "rendered_kinds"]
 DEPLOY_MANIFEST = REPO_ROOT / "deploy" / "modelprefetch.yaml"
 
 
@@ -26,9 +28,13 @@ def helm(cluster: LocalCluster, *args: str, check: bool = True) -> subprocess.Co
     return result
 
 
-def helm_template(cluster: LocalCluster, release: str, namespace: str, *sets: str) -> str:
+def helm_template(
+    cluster: LocalCluster, release: str, namespace: str, *sets: str, values: Path | None = None
+) -> str:
     """The chart rendered for a release, CRDs included."""
     args = ["template", release, str(CHART), "--namespace", namespace, "--include-crds"]
+    if values is not None:
+        args += ["--values", str(values)]
     for value in sets:
         args += ["--set", value]
     return helm(cluster, *args).stdout

@@ -22,9 +22,8 @@ from modelprefetch.oci.referrers import fallback_tag
 from modelprefetch.oci.resolve import resolve
 from modelprefetch.oci.upload import BytesSource, upload_blob
 
-SCHEMA = (
-    Path(__file__).resolve().parents[3] / "shared" / "spec" / "modelpack" / "config-schema.json"
-)
+# The official ModelPack config schema, vendored with its license (spec/modelpack/README.md).
+SCHEMA = Path(__file__).resolve().parents[2] / "spec" / "modelpack" / "config-schema.json"
 REGISTRIES = ["distribution", "distribution_auth", "crane"]
 
 

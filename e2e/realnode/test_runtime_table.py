@@ -1,4 +1,4 @@
-"""docs/domain.md section 3 on real containerd 2.2: what an image volume of each artifact shows.
+"""docs/runtimes.md on real containerd 2.2: what an image volume of each artifact shows.
 
 Bare pods (no operator, no webhook) mount our own artifacts as image volumes:
 the native ModelPack with raw and with tar layers, and the OCI image derived from each

@@ -68,7 +68,6 @@ class WebhookProcess:
     port: int
     ca_pem: bytes
     process: subprocess.Popen[str]
-    config_name: str = ""  # webhook configurations installed for it, if any
     _ctx: ssl.SSLContext = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

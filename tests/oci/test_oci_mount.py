@@ -1,4 +1,4 @@
-"""decide_mount / parse_runtime follow the table in docs/domain.md section 3."""
+"""decide_mount / parse_runtime follow the table in docs/runtimes.md."""
 
 from __future__ import annotations
 

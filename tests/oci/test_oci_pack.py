@@ -16,7 +16,8 @@ from modelprefetch.oci.client import RegistryClient
 from modelprefetch.oci.pack import PackOptions, pack_directory, push_packed, scan
 from modelprefetch.oci.reference import parse_reference
 
-SCHEMA = Path(__file__).parents[2] / ".." / "shared" / "spec" / "modelpack" / "config-schema.json"
+# The official ModelPack config schema, vendored with its license (spec/modelpack/README.md).
+SCHEMA = Path(__file__).parents[2] / "spec" / "modelpack" / "config-schema.json"
 
 
 def test_scan_sorts_and_skips_git(tmp_path: Path) -> None:

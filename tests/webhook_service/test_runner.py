@@ -13,15 +13,11 @@ from modelprefetch.k8s.client import KubeClient
 from modelprefetch.k8s.resources import Resource
 from modelprefetch.probes import Health
 from modelprefetch.settings import Settings
-from modelprefetch.webhook.config import (
-    WebhookClient,
-    mutating_webhook_configuration,
-    validating_webhook_configuration,
-)
 from modelprefetch.webhook.index import ModelIndex
 from modelprefetch.webhook_service.runner import RunningWebhook
 from modelprefetch.webhook_service.selectors import SelectorSync, apply_selector_entries
 from modelprefetch.webhook_service.tls import patch_ca_bundles
+from tests.chart_renders import golden_object
 from tests.webhook.helpers import apply_patch, md
 
 SELECTING = {
@@ -70,9 +66,15 @@ class FakeKube:
         return [w["name"] for w in self.objects[name]["webhooks"]]
 
 
+def chart_configuration(kind: str, name: str) -> dict[str, Any]:
+    """The chart's configuration (golden render, webhook.url set), under the name `name`."""
+    obj = copy.deepcopy(golden_object("external-operator", kind))
+    obj["metadata"]["name"] = name
+    return obj
+
+
 def mutating() -> dict[str, Any]:
-    client = WebhookClient(url="https://127.0.0.1:9443")
-    return mutating_webhook_configuration("mp-pods", client=client, operator_namespace="mp")
+    return chart_configuration("MutatingWebhookConfiguration", "mp-pods")
 
 
 def synced_index(*objs: dict[str, Any]) -> ModelIndex:
@@ -181,9 +183,7 @@ async def test_ca_bundle_reaches_selector_entries() -> None:
     """The caBundle patch covers the selector entries too."""
     kube = FakeKube(
         mutating(),
-        validating_webhook_configuration(
-            "mp-md", client=WebhookClient(url="https://127.0.0.1:9443")
-        ),
+        chart_configuration("ValidatingWebhookConfiguration", "mp-md"),
     )
     await sync(kube, synced_index(md("sel", spec=SELECTING))).step()
     settings = Settings(mutating_webhook_name="mp-pods", validating_webhook_name="mp-md")

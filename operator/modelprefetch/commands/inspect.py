@@ -21,7 +21,7 @@ from modelprefetch.oci.mount import decide_mount, parse_runtime
 from modelprefetch.oci.reference import parse_reference
 from modelprefetch.oci.resolve import resolve
 
-# One representative version per row of the table in docs/domain.md section 3.
+# One representative version per row of the table in docs/runtimes.md.
 DEFAULT_RUNTIMES = (
     "containerd://2.0.5",
     "containerd://2.1.4",

@@ -1,7 +1,7 @@
 """Derive the mountable OCI image of a model artifact and publish it as a referrer.
 
 containerd mounts only image layers described by an image config's `rootfs.diff_ids`
-(docs/domain.md section 3). For a ModelPack with tar layers the derived image costs two
+(docs/runtimes.md). For a ModelPack with tar layers the derived image costs two
 small blobs: an image config whose diff_ids are the ModelPack's, and a manifest that
 points at the SAME layer blobs with image layer media types. Raw layers are wrapped in
 a one-file tar while they stream from the registry back into it (constant memory, the

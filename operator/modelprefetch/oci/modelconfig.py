@@ -1,6 +1,6 @@
 """Model metadata from a config blob: ModelPack (three generations), Docker model, image.
 
-Generations of the ModelPack config (docs/domain.md section 1):
+Generations of the ModelPack config (docs/runtimes.md, "The artifacts"):
   legacy   <= v0.0.6: vnd.cnai media types, `modelfs.diff_ids`
   v0.0.7   vnd.cncf, `modelfs.diffIds`, may have `capabilities.embedding`
   main     adds `capabilities.languages` and `descriptor.datasetsURL`

@@ -1,4 +1,4 @@
-"""Which reference a node's runtime can mount as files, following docs/domain.md section 3.
+"""Which reference a node's runtime can mount as files, following docs/runtimes.md.
 
 Pure functions, no I/O. The decisive facts:
 
