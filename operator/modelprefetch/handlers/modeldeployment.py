@@ -74,15 +74,8 @@ async def spec_changed(namespace: str | None, name: str | None, memo: kopf.Memo,
 
 
 @kopf.on.delete(*RESOURCE)
-async def cleanup(
-    body: kopf.Body,
-    namespace: str | None,
-    name: str,
-    memo: kopf.Memo,
-    logger: kopf.Logger,
-    **kwargs: Any,
-) -> None:
+async def cleanup(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any) -> None:
     """Remove the DaemonSets and every node label this ModelDeployment set."""
-    key = (namespace or "", name)
+    key = (body.metadata.namespace or "", body.metadata.name or "")
     found = surroundings(key, kwargs["nodes_index"], None, kwargs["daemonsets_index"])
     await loop.cleanup(services_of(memo), body, found, logger)
