@@ -34,18 +34,27 @@ def _register_handlers() -> None:
 
 
 def _kopf_login(config: ClusterConfig) -> None:
+    """kopf logs in with our credentials: the same token source (exec plugin, OIDC, rotating
+    token file), and TLS material passed as data (kopf writes no files for it to keep)."""
+    logins = 0
+
     @kopf.on.login()
-    def login(**_: Any) -> kopf.ConnectionInfo:
-        token = config.bearer_token()
+    async def login(**_: Any) -> kopf.ConnectionInfo:
+        nonlocal logins
+        logins += 1
+        if logins > 1:  # kopf logs in again only after a 401 or past `expiration`
+            config.auth.invalidate()
+        scheme, _sep, token = (await config.auth.authorization() or "").partition(" ")
         return kopf.ConnectionInfo(
             server=config.server,
-            ca_path=config.ca_file,
+            ca_data=config.ca_pem,
             insecure=config.insecure,
-            certificate_path=config.cert_file,
-            private_key_path=config.key_file,
-            scheme="Bearer" if token else None,
-            token=token,
+            certificate_data=config.cert_pem,
+            private_key_data=config.key_pem,
+            scheme=scheme or None,
+            token=token or None,
             default_namespace=config.namespace,
+            expiration=config.auth.expiry,
         )
 
     @kopf.on.startup()
@@ -64,7 +73,7 @@ def _kopf_login(config: ClusterConfig) -> None:
 
 
 async def run_operator(settings: Settings) -> int:
-    config = load_config(settings.kubeconfig)
+    config = await load_config(settings.kubeconfig)
     identity = f"{settings.pod_name or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
     health = Health()
     runners = [
@@ -85,7 +94,15 @@ async def run_operator(settings: Settings) -> int:
             background += webhook.tasks
             health.checks.append(webhook.ready)
         health.ready = True
-        elector = LeaderElector(kube, settings.namespace, settings.lease_name, identity)
+        elector = LeaderElector(
+            kube,
+            settings.namespace,
+            settings.lease_name,
+            identity,
+            lease_seconds=settings.lease_duration_seconds,
+            renew_deadline_seconds=settings.lease_renew_deadline_seconds,
+            renew_seconds=settings.lease_retry_period_seconds,
+        )
         try:
             if settings.leader_election and not await _first(elector.acquire(), stop.wait()):
                 return 0  # asked to stop while standing by

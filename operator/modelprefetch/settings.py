@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     )
     leader_election: bool = Field(True, description="Only the Lease holder reconciles.")
     lease_name: str = Field("modelprefetch-leader", description="Leader election Lease name.")
+    lease_duration_seconds: int = Field(
+        15, description="A standby takes the Lease after it saw no renewal for this long."
+    )
+    lease_renew_deadline_seconds: float = Field(
+        10.0, description="The leader steps down when it could not renew for this long."
+    )
+    lease_retry_period_seconds: float = Field(2.0, description="Lease renewal/attempt period.")
     health_port: int = Field(8081, description="/healthz and /readyz port.")
     metrics_port: int = Field(8080, description="Prometheus /metrics port.")
     bind_address: str = Field("0.0.0.0", description="Address the HTTP servers bind to.")  # noqa: S104

@@ -6,6 +6,7 @@ API server (409 on conflict), so optimistic concurrency can be tested.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -19,6 +20,9 @@ class FakeApi:
         self.version = 0
         self.fail_next: list[int] = []  # statuses to answer before serving normally
         self.authorization: list[str] = []
+        self.hang: set[str] = set()  # methods answered only at teardown (a stuck API server)
+        self.unhang = asyncio.Event()
+        self.accepted_tokens: set[str] | None = None  # None: any Authorization is fine
 
     def _bump(self, obj: dict[str, Any]) -> dict[str, Any]:
         self.version += 1
@@ -40,6 +44,11 @@ class FakeApi:
             )
         )
         self.authorization.append(request.headers.get("Authorization", ""))
+        if request.method in self.hang:
+            await self.unhang.wait()
+        sent = request.headers.get("Authorization", "")
+        if self.accepted_tokens is not None and sent not in self.accepted_tokens:
+            return web.json_response({"kind": "Status", "message": "Unauthorized"}, status=401)
         if self.fail_next:
             status = self.fail_next.pop(0)
             return web.json_response(

@@ -32,6 +32,10 @@ class KubeClient:
         self.config = config
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        # The name the server's certificate must carry when it differs from the URL's host.
+        self._tls: dict[str, Any] = (
+            {"server_hostname": config.tls_server_name} if config.tls_server_name else {}
+        )
 
     async def __aenter__(self) -> Self:
         connector = aiohttp.TCPConnector(ssl=self.config.ssl_context(), limit=32)
@@ -51,14 +55,20 @@ class KubeClient:
             raise RuntimeError("KubeClient used outside `async with`")
         return self._session
 
-    def _headers(self, content_type: str | None = None) -> dict[str, str]:
+    async def _headers(self, content_type: str | None = None) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": "modelprefetch"}
-        token = self.config.bearer_token()
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        authorization = await self.config.auth.authorization()
+        if authorization:
+            headers["Authorization"] = authorization
         if content_type:
             headers["Content-Type"] = content_type
         return headers
+
+    def _rejected(self, headers: Mapping[str, str]) -> bool:
+        """After a 401: drop the credential we sent; True when a fresh one may differ."""
+        sent = headers.get("Authorization")
+        self.config.auth.invalidate(sent)
+        return sent is not None
 
     async def request(
         self,
@@ -69,21 +79,36 @@ class KubeClient:
         body: Any = None,
         content_type: str = "application/json",
     ) -> JSON:
-        """One API call; returns the decoded JSON body."""
+        """One API call; returns the decoded JSON body. A 401 is retried once with a
+        freshly fetched credential (an exec plugin's token may have been revoked early)."""
         data = None if body is None else json.dumps(body).encode()
-        url = self.config.server + path
+        ctype = content_type if data is not None else None
+        status, text, sent = await self._send(method, path, params, data, ctype)
+        if status == 401 and self._rejected(sent):
+            status, text, _ = await self._send(method, path, params, data, ctype)
+        if status >= 400:
+            raise _error(method, path, status, text)
+        return json.loads(text) if text else {}
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        data: bytes | None,
+        content_type: str | None,
+    ) -> tuple[int, str, dict[str, str]]:
+        headers = await self._headers(content_type)
         try:
             async with self.session.request(
                 method,
-                url,
+                self.config.server + path,
                 params=params,
                 data=data,
-                headers=self._headers(content_type if data is not None else None),
+                headers=headers,
+                **self._tls,
             ) as resp:
-                text = await resp.text()
-                if resp.status >= 400:
-                    raise _error(method, path, resp.status, text)
-                return json.loads(text) if text else {}
+                return resp.status, await resp.text(), headers
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise KubernetesError(f"{method} {path} failed: {exc or type(exc).__name__}") from exc
 
@@ -200,9 +225,16 @@ class KubeClient:
         timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30)
         path = res.path(namespace)
         try:
+            headers = await self._headers()
             async with self.session.get(
-                self.config.server + path, params=params, headers=self._headers(), timeout=timeout
+                self.config.server + path,
+                params=params,
+                headers=headers,
+                timeout=timeout,
+                **self._tls,
             ) as resp:
+                if resp.status == 401:
+                    self._rejected(headers)  # the caller's next watch gets a fresh one
                 if resp.status >= 400:
                     raise _error("WATCH", path, resp.status, await resp.text())
                 async for line in resp.content:

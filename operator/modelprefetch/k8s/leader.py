@@ -1,9 +1,17 @@
-"""Leader election on a coordination.k8s.io Lease, like client-go's leaderelection.
+"""Leader election on a coordination.k8s.io Lease, by client-go's rules (tools/leaderelection).
 
-Every replica serves the webhook; only the leader reconciles. `acquire()` returns once
-this replica holds the Lease; `keep()` renews it and returns (so the caller can exit)
-when renewal failed for longer than the lease duration — another replica may lead then.
-Updates are optimistic (resourceVersion), so two replicas never both win.
+Every replica serves the webhook; only the leader reconciles. Three durations, with
+lease > renew deadline > retry period:
+- a standby takes the Lease only when its record (holder, renewTime, ...) has not changed
+  for a whole lease duration *on the standby's own monotonic clock*, counted from when
+  the standby observed the change; the holder's timestamps are never compared with our
+  clock, so clock skew between nodes cannot make two leaders;
+- the leader retries every retry period and steps down (`keep()` returns) when it has not
+  renewed within the renew deadline, counted from when it *sent* its last successful
+  renewal. Every attempt is abandoned when the deadline passes, however slow the API
+  server is. Any standby saw that renewal no earlier than it was sent, so the leader has
+  stopped at least (lease - renew deadline) before any standby may take over.
+Updates are optimistic (resourceVersion), so two replicas never both win one write.
 """
 
 from __future__ import annotations
@@ -11,7 +19,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from modelprefetch.errors import KubernetesError, KubernetesNotFoundError
 from modelprefetch.k8s.client import JSON, KubeClient
@@ -28,12 +39,6 @@ def _fmt(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _parse(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 @dataclass
 class LeaderElector:
     kube: KubeClient
@@ -41,17 +46,41 @@ class LeaderElector:
     name: str
     identity: str
     lease_seconds: int = 15
-    renew_seconds: float = 5.0
+    renew_seconds: float = 2.0  # client-go's retryPeriod
+    renew_deadline_seconds: float | None = None  # None: two thirds of the lease (15 -> 10)
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+    _observed: JSON | None = field(default=None, init=False, repr=False)
+    _observed_at: float = field(default=0.0, init=False, repr=False)
+    _renewed_at: float | None = field(default=None, init=False, repr=False)
 
-    def _spec(self, acquired: dt.datetime | None, transitions: int) -> JSON:
-        now = _now()
+    def __post_init__(self) -> None:
+        if self.renew_deadline_seconds is None:
+            self.renew_deadline_seconds = self.lease_seconds * 2 / 3
+        if not self.lease_seconds > self.renew_deadline_seconds > self.renew_seconds > 0:
+            raise ValueError(
+                "Leader election needs lease duration > renew deadline > retry period > 0, got"
+                f" {self.lease_seconds}s, {self.renew_deadline_seconds}s, {self.renew_seconds}s"
+            )
+
+    @property
+    def renew_deadline(self) -> float:
+        return float(self.renew_deadline_seconds or 0)
+
+    def _spec(self, acquired: str | None, transitions: int) -> JSON:
+        now = _fmt(_now())
         return {
             "holderIdentity": self.identity,
             "leaseDurationSeconds": self.lease_seconds,
-            "acquireTime": _fmt(acquired or now),
-            "renewTime": _fmt(now),
+            "acquireTime": acquired or now,
+            "renewTime": now,
             "leaseTransitions": transitions,
         }
+
+    def _observe(self, spec: JSON) -> None:
+        """Remember the record and, when it changed, when we saw it change."""
+        if spec != self._observed:
+            self._observed, self._observed_at = dict(spec), self.monotonic()
 
     async def try_acquire_or_renew(self) -> bool:
         """One attempt; True when we hold the lease afterwards."""
@@ -63,33 +92,26 @@ class LeaderElector:
                 "metadata": {"name": self.name, "namespace": self.namespace},
                 "spec": self._spec(None, 0),
             }
-            try:
-                await self.kube.create(LEASES, body)
-            except KubernetesError as exc:
-                if exc.status == 409:
-                    return False
-                raise
-            return True
-        spec = lease.get("spec", {})
+            return await self._write(self.kube.create, body)
+        spec = lease.get("spec") or {}
+        self._observe(spec)
         holder = spec.get("holderIdentity")
-        renewed = _parse(spec.get("renewTime"))
-        duration = int(spec.get("leaseDurationSeconds") or self.lease_seconds)
-        if (
-            holder
-            and holder != self.identity
-            and renewed is not None
-            and (renewed + dt.timedelta(seconds=duration) > _now())
-        ):
-            return False
         ours = holder == self.identity
+        duration = int(spec.get("leaseDurationSeconds") or self.lease_seconds)
+        if holder and not ours and self.monotonic() < self._observed_at + duration:
+            return False
         transitions = int(spec.get("leaseTransitions") or 0) + (0 if ours else 1)
-        lease["spec"] = self._spec(_parse(spec.get("acquireTime")) if ours else None, transitions)
+        lease["spec"] = self._spec(spec.get("acquireTime") if ours else None, transitions)
+        return await self._write(self.kube.replace, lease)  # carries resourceVersion
+
+    async def _write(self, verb: Callable[[Any, JSON], Awaitable[JSON]], lease: JSON) -> bool:
         try:
-            await self.kube.replace(LEASES, lease)  # carries resourceVersion: optimistic
+            await verb(LEASES, lease)
         except KubernetesError as exc:
-            if exc.status == 409:
+            if exc.status == 409:  # someone else wrote first
                 return False
             raise
+        self._observe(lease["spec"])
         return True
 
     async def acquire(self) -> None:
@@ -97,30 +119,57 @@ class LeaderElector:
             "Waiting for leadership of Lease %s/%s as %s", self.namespace, self.name, self.identity
         )
         while True:
+            started = self.monotonic()
             try:
-                if await self.try_acquire_or_renew():
+                if await self._attempt(self.renew_deadline):
+                    self._renewed_at = started
                     log.info("Became leader (Lease %s/%s)", self.namespace, self.name)
                     return
-            except KubernetesError as exc:
-                log.warning("Leader election attempt failed: %s", exc.message)
-            await asyncio.sleep(self.renew_seconds)
+            except (KubernetesError, TimeoutError) as exc:
+                log.warning("Leader election attempt failed: %s", _describe(exc))
+            await self.sleep(self.renew_seconds)
 
     async def keep(self) -> None:
-        """Renew until it fails for a whole lease duration; then return."""
-        last_ok = _now()
+        """Renew every retry period; return (step down) when the Lease was lost or not
+        renewed within the renew deadline."""
+        # When the write that made us leader was sent (acquire() just succeeded).
+        last_renewal = self.monotonic() if self._renewed_at is None else self._renewed_at
         while True:
-            await asyncio.sleep(self.renew_seconds)
-            try:
-                if await self.try_acquire_or_renew():
-                    last_ok = _now()
-                    continue
-                log.error("Lost leadership of Lease %s/%s", self.namespace, self.name)
+            await self.sleep(self.renew_seconds)
+            deadline = last_renewal + self.renew_deadline
+            while (started := self.monotonic()) < deadline:
+                try:
+                    renewed = await self._attempt(deadline - started)
+                except (KubernetesError, TimeoutError) as exc:
+                    log.warning("Lease renewal failed: %s", _describe(exc))
+                else:
+                    if not renewed:
+                        log.error("Lost leadership of Lease %s/%s", self.namespace, self.name)
+                        return
+                    last_renewal = started  # others saw the write no earlier than this
+                    break
+                await self.sleep(min(self.renew_seconds, max(deadline - self.monotonic(), 0)))
+            else:
+                log.error(
+                    "Could not renew Lease %s/%s within the renew deadline (%.1fs): stepping down",
+                    self.namespace,
+                    self.name,
+                    self.renew_deadline,
+                )
                 return
-            except KubernetesError as exc:
-                log.warning("Lease renewal failed: %s", exc.message)
-            if _now() - last_ok > dt.timedelta(seconds=self.lease_seconds):
-                log.error("Could not renew Lease %s/%s in time", self.namespace, self.name)
-                return
+
+    async def _attempt(self, seconds: float) -> bool:
+        """try_acquire_or_renew, abandoned after `seconds` on our clock (TimeoutError)."""
+        attempt = asyncio.ensure_future(self.try_acquire_or_renew())
+        timer = asyncio.ensure_future(self.sleep(seconds))
+        try:
+            await asyncio.wait({attempt, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            attempt.cancel()
+        if attempt.done() and not attempt.cancelled():
+            return attempt.result()
+        raise TimeoutError(f"no answer within {seconds:.1f}s")
 
     async def release(self) -> None:
         """Give the lease up on a clean shutdown so a standby takes over at once."""
@@ -132,3 +181,7 @@ class LeaderElector:
                 await self.kube.replace(LEASES, lease)
         except (KubernetesNotFoundError, KubernetesError) as exc:
             log.warning("Could not release Lease: %s", exc.message)
+
+
+def _describe(exc: Exception) -> str:
+    return exc.message if isinstance(exc, KubernetesError) else str(exc) or type(exc).__name__
