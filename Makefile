@@ -3,13 +3,14 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := docker-registry runc containernetworking-plugins busybox-static prometheus apache2-utils libgit2-dev pkg-config gcc libc6-dev iproute2
+DEBIAN_PACKAGES := docker-registry runc containernetworking-plugins busybox-static prometheus apache2-utils libgit2-dev pkg-config gcc libc6-dev iproute2 buildah mmdebstrap skopeo
 
-.PHONY: help venv system-deps binaries lint unit e2e test bench cluster-up cluster-down cluster-status crds deploy demo demo-down clean
+.PHONY: help venv system-deps binaries image lint unit e2e test bench cluster-up cluster-down cluster-status crds deploy demo demo-down clean
 
 help:
 	@echo "make demo          the product end to end on a local cluster"
 	@echo "make test          lint + unit + e2e tests (builds what it needs)"
+	@echo "make image IMAGE=<registry>/<repo>:<tag>  build the Dockerfile (no Docker), push it"
 	@echo "make cluster-up    local control plane + kwok fake nodes + OCI registries"
 	@echo "make cluster-down  stop it and clean up"
 	@echo "make bench         benchmarks under e2e/bench/"
@@ -35,6 +36,11 @@ system-deps:
 binaries: system-deps
 	bash e2e/cluster/build.sh
 	bash e2e/oci/build_modctl.sh
+
+# The Dockerfile as an OCI image without Docker (buildah), pushed to IMAGE=<registry>/<repo>:<tag>;
+# the last line printed is the digest-pinned reference. Cached under ~/.cache/modelprefetch/image.
+image: system-deps
+	@bash hack/image.sh "$(IMAGE)"
 
 lint: venv
 	$(BIN)/ruff check operator tests e2e

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from e2e.cluster.controlplane import LocalCluster
-from e2e.cluster.images import holder_reference
+from e2e.cluster.project_image import ProjectImage, build_and_push
 from e2e.cluster.registries import Registries, start_registries
 from e2e.cluster.tools import REPO_ROOT
 from e2e.operator_process import OperatorProcess
@@ -90,14 +90,21 @@ def unique() -> str:
 
 
 @pytest.fixture(scope="session")
+def project_image(registries: Registries, e2e_logdir: Path) -> ProjectImage:
+    """The project's Dockerfile built by `make image`'s script (hack/image.sh: cached, rebuilt
+    only when a file that goes into the image changed) and pushed to the crane registry."""
+    return build_and_push(registries.crane.host, log=e2e_logdir / "image-build.log")
+
+
+@pytest.fixture(scope="session")
 def operator(
-    cluster: LocalCluster, registries: Registries, e2e_logdir: Path
+    cluster: LocalCluster, registries: Registries, project_image: ProjectImage, e2e_logdir: Path
 ) -> Iterator[OperatorProcess]:
     """The real operator with its webhooks, running against the session's cluster under the
     chart's own ServiceAccount. The session fails if the API server ever refused it
     anything: that proves the chart's RBAC is enough for everything the tests did."""
-    # The holder image the real-node tests push (e2e/realnode); fake nodes never pull it.
-    holder = {"MODELPREFETCH_HOLDER_IMAGE": holder_reference(registries.crane.host)}
+    # Holder pods run the project's image, pinned by digest (fake nodes never pull it).
+    holder = {"MODELPREFETCH_HOLDER_IMAGE": project_image.reference}
     proc = OperatorProcess(
         cluster=cluster, registries=registries, logdir=e2e_logdir, extra_env=holder
     )

@@ -155,13 +155,15 @@ def test_url_client_config_for_an_operator_outside_the_cluster() -> None:
     assert golden_object("external-operator", "Deployment")["spec"]["replicas"] == 0
 
 
-def test_validating_entry_covers_modeldeployment_spec_changes() -> None:
-    """CREATE and UPDATE of modeldeployments, metadata-only updates skipped."""
+def test_validating_entry_covers_modeldeployment_spec_changes_and_deletion() -> None:
+    """CREATE, UPDATE and DELETE (deletion guard) of modeldeployments; metadata-only
+    updates skipped, CREATE and DELETE always sent."""
     entry = md_entry("defaults")
     (rule,) = entry["rules"]
     assert (rule["apiGroups"], rule["resources"]) == ([constants.GROUP], [constants.PLURAL])
-    assert rule["operations"] == ["CREATE", "UPDATE"]
+    assert rule["operations"] == ["CREATE", "UPDATE", "DELETE"]
     (condition,) = entry["matchConditions"]
+    assert condition["expression"].startswith("request.operation != 'UPDATE' || ")
     assert "object.spec != oldObject.spec" in condition["expression"]
 
 

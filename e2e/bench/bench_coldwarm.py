@@ -33,7 +33,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script (`make bench`): make `e2e` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from e2e.cluster import images
+from e2e.cluster import images, project_image
 from e2e.cluster.controlplane import LocalCluster
 from e2e.cluster.realnode import LABEL_KEY, TOLERATION, RealNode
 from e2e.cluster.registries import Registries, start_registries
@@ -172,8 +172,7 @@ def main() -> int:
         started = time.monotonic()
         busybox = f"{regs.crane.host}/e2e/busybox:latest"
         images.push(images.busybox_image(), busybox)
-        holder = images.holder_reference(regs.crane.host)
-        images.push(images.holder_image(), holder)
+        holder = project_image.build_and_push(regs.crane.host, log=logdir / "image.log").reference
         built = time.monotonic() - started
         operator = OperatorProcess(
             cluster=cluster,

@@ -123,7 +123,10 @@ def scenario(
         cluster.kubectl("apply", "-f", "-", input=json.dumps(pod))
         yield Scenario(namespace, f"127.0.0.1:{operator.metrics_port}")
     finally:
-        # The ModelDeployment first, while the operator can still post events there.
+        # The ModelDeployment first, while the operator can still post events there; the
+        # pod "server" still uses it, so the deletion guard is overridden on purpose.
+        cluster.kubectl("annotate", "modeldeployment", MODEL, "-n", namespace,
+                        "modelprefetch.io/allow-delete-in-use=true", check=False)  # fmt: skip
         cluster.kubectl("delete", "modeldeployment", MODEL, "-n", namespace, "--timeout=90s",
                         check=False)  # fmt: skip
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)

@@ -14,7 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from e2e.cluster import images, procs
+from e2e.cluster import images, procs, project_image
 from e2e.cluster.controlplane import LocalCluster
 from e2e.cluster.realnode import RealNode
 from e2e.cluster.registries import Registries, start_registries
@@ -77,9 +77,11 @@ def up(args: argparse.Namespace) -> int:
 
 
 def start_real_node(cluster: LocalCluster, regs: Registries, root: Path, logdir: Path) -> RealNode:
-    """containerd + kubelet joined to `cluster`, with the e2e images in the crane registry."""
+    """containerd + kubelet joined to `cluster`, with the e2e images in the crane registry:
+    busybox for workloads and the project's own image (the Dockerfile, via hack/image.sh)."""
     images.push(images.busybox_image(), f"{regs.crane.host}/e2e/busybox:latest")
-    images.push(images.holder_image(), images.holder_reference(regs.crane.host))
+    built = project_image.build_and_push(regs.crane.host, log=logdir / "image-build.log")
+    print(f"project image: {built.reference} ({built.seconds:.0f}s)")
     node = RealNode(
         cluster=cluster,
         registry_hosts=[r.host for r in regs.all()],

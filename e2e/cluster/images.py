@@ -1,4 +1,4 @@
-"""OCI images for the real node, built in Python without Docker and pushed with crane.
+"""Test images for the real node, built in Python without Docker and pushed with crane.
 
 * pause: a 10-line C program compiled with `gcc -static` (PID 1 of every pod sandbox:
   sleeps until SIGTERM/SIGINT and reaps children on SIGCHLD). busybox `sleep` would do
@@ -6,15 +6,9 @@
   never reaps, so a static C binary it is; it is 700 KiB and compiles in a second.
 * busybox: Debian's busybox-static plus one symlink per applet (sh, ls, find,
   sha256sum, ...): the workload that lists and checksums the mounted model.
-* holder: the operator's own image as the Dockerfile describes it (Python 3.11,
-  `modelprefetch` on PATH, `python -m modelprefetch.hold` for the probe, user 65532,
-  HOME=/tmp). It is assembled from the interpreter that runs the tests: its stdlib
-  (without test/idlelib/tkinter/site-packages), every distribution `modelprefetch`
-  depends on (from the venv, by its RECORD), the `modelprefetch` sources, and the
-  shared libraries `ldd` finds for the interpreter and every extension module. No
-  network and no package manager, about 10 seconds; the same Python version as the
-  production image's `python:3.11-slim`. (debootstrap would need a Debian mirror and
-  minutes per build; the closure is what runs in the container either way.)
+
+The project's own image (operator and holder pods) is not assembled here: it is built
+from the Dockerfile by hack/image.sh (`make image`), see e2e/cluster/project_image.py.
 
 Every image is an OCI layout cached under ~/.cache/modelprefetch/images/<name>-<key>,
 where key hashes the inputs (paths, sizes, mtimes), so reruns only push.
@@ -26,20 +20,17 @@ import hashlib
 import io
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
-from e2e.cluster.tools import REPO_ROOT, tool_path
+from e2e.cluster.tools import tool_path
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "modelprefetch" / "images"
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
@@ -55,20 +46,6 @@ int main(void) {
 }
 """
 BUSYBOX = Path("/usr/bin/busybox")
-PY_PREFIX = "/usr/local"  # where the holder image puts Python, as python:3.11-slim does
-STDLIB_SKIP = {
-    "test",
-    "idlelib",
-    "tkinter",
-    "turtledemo",
-    "ensurepip",
-    "site-packages",
-    "lib2to3",
-    "config-3.11-x86_64-linux-gnu",
-    "unittest",
-    "pydoc_data",
-}
-NONROOT = 65532
 
 
 @dataclass(frozen=True)
@@ -240,7 +217,7 @@ def push(image: BuiltImage, reference: str) -> str:
     return str(index["manifests"][0]["digest"])
 
 
-# The three images ------------------------------------------------------------------------
+# The two images --------------------------------------------------------------------------
 
 
 def pause_image() -> BuiltImage:
@@ -278,120 +255,9 @@ def busybox_image() -> BuiltImage:
     return build("busybox", entries, cmd=["sh"], env=["PATH=/bin"])
 
 
-def holder_image() -> BuiltImage:
-    """The operator/holder image: Python 3.11 + modelprefetch and its dependencies."""
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    base_prefix = Path(sys.base_prefix)
-    stdlib = Path(sysconfig.get_paths(vars={"base": sys.base_prefix})["stdlib"])
-    libdir = f"usr/local/lib/python{version}"
-    entries: list[Entry] = []
-    for path in _walk(stdlib, skip_top=STDLIB_SKIP):
-        entries.append(Entry(f"{libdir}/{path.relative_to(stdlib)}", source=path))
-    interpreter = base_prefix / "bin" / f"python{version}"
-    entries.append(Entry(f"usr/local/bin/python{version}", source=interpreter, mode=0o755))
-    for link in ("python3", "python"):
-        entries.append(Entry(f"usr/local/bin/{link}", link=f"python{version}"))
-    site = f"{libdir}/site-packages"
-    for dist in _runtime_distributions("modelprefetch"):
-        for file in dist.files or []:
-            source = Path(str(dist.locate_file(file)))
-            if source.is_file() and not str(file).startswith(".."):
-                entries.append(Entry(f"{site}/{file}", source=source))
-    package = REPO_ROOT / "operator" / "modelprefetch"
-    for path in _walk(package, skip_top=set()):
-        entries.append(Entry(f"{site}/modelprefetch/{path.relative_to(package)}", source=path))
-    script = (
-        f"#!/usr/local/bin/python{version}\nimport sys\nfrom modelprefetch.cli import main\n"
-        "sys.exit(main())\n"
-    )
-    entries.append(Entry("usr/local/bin/modelprefetch", data=script.encode(), mode=0o755))
-    # Shared libraries: libpython, libc & co for the interpreter and every extension.
-    elfs = [interpreter] + [e.source for e in entries if e.source and e.path.endswith(".so")]
-    for lib in sorted(_shared_libraries(elfs)):
-        entries.append(Entry(lib.lstrip("/"), source=Path(lib).resolve()))
-    libpython = f"libpython{version}.so.1.0"
-    entries.append(Entry(f"usr/local/lib/{libpython}", source=base_prefix / "lib" / libpython))
-    entries.append(Entry("tmp", mode=0o1777))
-    entries.append(
-        Entry(
-            "etc/passwd",
-            data=b"root:x:0:0::/root:/bin/false\nnonroot:x:65532:65532::/tmp:/bin/false\n",
-        )
-    )
-    seen: dict[str, Entry] = {}
-    for entry in entries:
-        seen.setdefault(entry.path, entry)
-    return build(
-        "holder",
-        list(seen.values()),
-        entrypoint=["modelprefetch"],
-        cmd=["run"],
-        env=[
-            "PATH=/usr/local/bin:/usr/bin:/bin",
-            "LD_LIBRARY_PATH=/usr/local/lib",
-            "PYTHONUNBUFFERED=1",
-            "PYTHONDONTWRITEBYTECODE=1",
-            "HOME=/tmp",
-        ],
-        user=f"{NONROOT}:{NONROOT}",
-        workdir="/tmp",
-    )
-
-
-def _walk(root: Path, skip_top: set[str]) -> Iterator[Path]:
-    for path in sorted(root.iterdir()):
-        if path.name in skip_top:
-            continue
-        if path.is_dir() and not path.is_symlink():
-            yield from _walk(path, set())
-        elif path.is_file():
-            yield path
-
-
-def _runtime_distributions(name: str) -> list[metadata.Distribution]:
-    """`name`'s non-extra requirements, transitively, as installed in this environment."""
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
-
-    found: dict[str, metadata.Distribution] = {}
-    todo = [name]
-    while todo:
-        current = canonicalize_name(todo.pop())
-        if current in found:
-            continue
-        dist = metadata.distribution(current)
-        found[current] = dist
-        for spec in dist.requires or []:
-            req = Requirement(spec)
-            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
-                continue
-            todo.append(req.name)
-    found.pop(canonicalize_name(name))  # installed editable: its sources are copied instead
-    return list(found.values())
-
-
-_LDD_LINE = re.compile(r"(?:=>\s*)?(/\S+)\s+\(0x")
-
-
-def _shared_libraries(elfs: Iterable[Path]) -> set[str]:
-    libs: set[str] = set()
-    for elf in elfs:
-        out = subprocess.run(["ldd", str(elf)], capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            match = _LDD_LINE.search(line)
-            if match and "libpython" not in match.group(1):
-                libs.add(match.group(1))
-    return libs
-
-
-def holder_reference(registry_host: str) -> str:
-    """Where the e2e session's holder image lives (the operator is told this reference)."""
-    return f"{registry_host}/modelprefetch/holder:e2e"
-
-
 def main() -> int:
-    """`python -m e2e.cluster.images [REGISTRY_HOST]`: build all three, print timings."""
-    for fn in (pause_image, busybox_image, holder_image):
+    """`python -m e2e.cluster.images [REGISTRY_HOST]`: build both, print timings."""
+    for fn in (pause_image, busybox_image):
         image = fn()
         blobs = image.layout / "blobs" / "sha256"
         size = sum(p.stat().st_size for p in blobs.iterdir())

@@ -1,8 +1,8 @@
 """The session's real node (containerd 2.2 + kubelet 1.35) and the images it runs.
 
 `real_node` starts it on the session `cluster` once, after the operator (whose holder
-image is `images.holder_reference(registries.crane.host)`, see e2e/conftest.py) and
-stops it at the end of the session. Setup failures are errors with the component's log
+image is the project's own, built from the Dockerfile: `project_image` in e2e/conftest.py)
+and stops it at the end of the session. Setup failures are errors with the component's log
 tail, never skips: a real node that cannot start on a CI machine must be seen.
 """
 
@@ -19,6 +19,7 @@ import pytest
 from e2e.cluster import images
 from e2e.cluster.__main__ import workdir as cluster_workdir
 from e2e.cluster.controlplane import LocalCluster
+from e2e.cluster.project_image import ProjectImage
 from e2e.cluster.realnode import RealNode
 from e2e.cluster.registries import Registries
 from e2e.operator_process import OperatorProcess
@@ -39,6 +40,7 @@ def _node_from_cluster_up(cluster: LocalCluster) -> tuple[dict[str, Any], Path] 
 def real_node(
     cluster: LocalCluster,
     registries: Registries,
+    project_image: ProjectImage,
     operator: OperatorProcess,
     e2e_workdir: Path,
     e2e_logdir: Path,
@@ -49,9 +51,8 @@ def real_node(
     started = time.monotonic()
     busybox = f"{registries.crane.host}/e2e/busybox:latest"
     images.push(images.busybox_image(), busybox)
-    holder = images.holder_reference(registries.crane.host)
-    images.push(images.holder_image(), holder)
-    build_seconds = time.monotonic() - started
+    holder = project_image.reference  # the Dockerfile's image, as the operator was told
+    build_seconds = time.monotonic() - started + project_image.seconds
     existing = _node_from_cluster_up(cluster)
     if existing is not None:
         node = RealNode.attach(cluster, existing[0], existing[1])

@@ -11,6 +11,7 @@ from e2e.operator_process import MUTATING, VALIDATING
 from e2e.operator_tests.helpers import get_md, is_ready, mark_ready, pods, wait_for
 
 MODEL_LABEL = "modelprefetch.io/model"
+ALLOW_DELETE_IN_USE = "modelprefetch.io/allow-delete-in-use"
 
 
 def pod(namespace: str, labels: dict[str, str], **spec: Any) -> dict[str, Any]:
@@ -114,8 +115,13 @@ def delete_models(cluster: LocalCluster, namespace: str) -> None:
     """Delete every ModelDeployment of the namespace and wait for the operator's cleanup.
 
     Done before the namespace goes: the operator's cleanup events would otherwise be
-    posted into a terminating namespace, which the API server refuses with a 403.
+    posted into a terminating namespace, which the API server refuses with a 403. Pods of
+    the test may still use the models: teardown overrides the deletion guard on purpose
+    (the guard itself is tested in test_deletion_guard.py).
     """
+    cluster.kubectl(
+        "annotate", "md", "--all", "-n", namespace, f"{ALLOW_DELETE_IN_USE}=true", check=False
+    )
     cluster.kubectl("delete", "md", "--all", "-n", namespace, "--timeout=90s", check=False)
 
 

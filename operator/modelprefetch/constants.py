@@ -18,6 +18,12 @@ FINALIZER: Final = f"{GROUP}/cleanup"
 POD_MODEL_LABEL: Final = f"{GROUP}/model"
 POD_MODELS_ANNOTATION: Final = f"{GROUP}/models"
 POD_INJECTED_ANNOTATION: Final = f"{GROUP}/injected"
+# ...and the label of the same key (value "true"), so that the operator can watch exactly
+# the pods that use models (a watch selects by labels, never by annotations).
+POD_INJECTED_LABEL: Final = f"{GROUP}/injected"
+
+# On a ModelDeployment, "true": it may be deleted although running pods still mount it.
+ANNOTATION_ALLOW_DELETE_IN_USE: Final = f"{GROUP}/allow-delete-in-use"
 
 # Labels on every object the operator creates.
 LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"

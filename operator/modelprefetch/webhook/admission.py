@@ -37,6 +37,7 @@ from modelprefetch.api.validation import describe
 from modelprefetch.webhook.index import ModelIndex
 from modelprefetch.webhook.patch import PodConflictError, mutate_pod
 from modelprefetch.webhook.types import ModelEntry, Readiness
+from modelprefetch.webhook.usage import PodUsage, deletion_refusal, marker_ops
 
 API_VERSION = "admission.k8s.io/v1"
 MAX_BODY = 3 * 1024 * 1024  # etcd stores at most 1.5 MiB; a review may carry old + new
@@ -175,7 +176,8 @@ def review_pod(request: Mapping[str, Any], index: ModelIndex) -> tuple[dict[str,
         models, warnings = pod_models(request, index)
         if not models:
             return response(uid, allowed=True), DECISION_ALLOWED
-        ops = mutate_pod(request["object"], models)
+        # the label lets the operator watch exactly the pods that use models (usage.py)
+        ops = [*mutate_pod(request["object"], models), *marker_ops(request["object"])]
     except PodConflictError as exc:
         message = f"modelprefetch: {exc.field}: {exc.message}"
         return response(uid, allowed=False, message=message), DECISION_DENIED
@@ -184,10 +186,21 @@ def review_pod(request: Mapping[str, Any], index: ModelIndex) -> tuple[dict[str,
 
 
 def review_modeldeployment(
-    request: Mapping[str, Any], validate: SpecValidator
+    request: Mapping[str, Any], validate: SpecValidator, usage: PodUsage | None = None
 ) -> tuple[dict[str, Any], str]:
-    """Validate a ModelDeployment's spec with the API model; deny with field paths."""
+    """Validate a ModelDeployment's spec with the API model; deny with field paths.
+
+    A DELETE is refused while pods use the model (see `usage`); without `usage` (no
+    pod watch in this process) every DELETE is allowed.
+    """
     uid = str(request["uid"])
+    if request.get("operation") == "DELETE" and usage is not None:
+        refusal = deletion_refusal(request, usage)
+        if refusal is not None:
+            return response(
+                uid, allowed=False, message=f"modelprefetch: {refusal}"
+            ), DECISION_DENIED
+        return response(uid, allowed=True), DECISION_ALLOWED
     if request.get("operation") not in ("CREATE", "UPDATE"):
         return response(uid, allowed=True), DECISION_ALLOWED
     obj = request.get("object")

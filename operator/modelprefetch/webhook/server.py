@@ -1,7 +1,7 @@
 """The HTTPS server of both webhooks, one per operator replica (no leader election).
 
     POST /mutate-pods                  pod mutation (AdmissionReview v1)
-    POST /validate-modeldeployments    ModelDeployment spec validation
+    POST /validate-modeldeployments    ModelDeployment spec validation, deletion guard
 
 Health and readiness are served once per process, on the health port
 (`modelprefetch.probes`), not here.
@@ -32,6 +32,7 @@ from modelprefetch.webhook.admission import (
     review_pod,
 )
 from modelprefetch.webhook.index import ModelIndex
+from modelprefetch.webhook.usage import PodUsage
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +86,10 @@ def create_app(
     recorder: Recorder | None = None,
     validate_spec: SpecValidator = parse_spec,
     max_body: int = MAX_BODY,
+    usage: PodUsage | None = None,
 ) -> web.Application:
-    """The aiohttp application serving both webhooks from `index`."""
+    """The aiohttp application serving both webhooks from `index` (and `usage`: the pods
+    using each model, which guards deletions; None allows every deletion)."""
     record = recorder or _default_recorder()
     app = web.Application(client_max_size=max_body)
 
@@ -96,7 +99,9 @@ def create_app(
     )
     app.router.add_post(
         VALIDATE_MODELDEPLOYMENTS_PATH,
-        _endpoint(WEBHOOK_VALIDATE, lambda r: review_modeldeployment(r, validate_spec), record),
+        _endpoint(
+            WEBHOOK_VALIDATE, lambda r: review_modeldeployment(r, validate_spec, usage), record
+        ),
     )
     return app
 

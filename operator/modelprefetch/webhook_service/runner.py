@@ -11,9 +11,11 @@ from aiohttp import web
 from modelprefetch import metrics
 from modelprefetch.core.labels import warm_label_key
 from modelprefetch.k8s.client import KubeClient
+from modelprefetch.k8s.resources import PODS
 from modelprefetch.settings import Settings
 from modelprefetch.webhook.index import ModelIndex
 from modelprefetch.webhook.server import create_app, start_webhook_server
+from modelprefetch.webhook.usage_watch import start_pod_usage
 from modelprefetch.webhook_service import tls
 from modelprefetch.webhook_service.selectors import SelectorSync
 from modelprefetch.webhook_service.watch import watch_modeldeployments
@@ -43,7 +45,9 @@ async def start_webhook(
     ]
     context, keeper = await tls.serving_certificate(settings, kube)
     tasks.append(keeper)
-    app = create_app(index, recorder=metrics.observe_webhook)
+    app = create_app(
+        index, recorder=metrics.observe_webhook, usage=start_pod_usage(kube, PODS, tasks)
+    )
     runners.append(
         await start_webhook_server(
             app, context, host=settings.bind_address, port=settings.webhook_port
