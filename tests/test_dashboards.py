@@ -82,7 +82,7 @@ def test_metric_name_parser_finds_only_metrics() -> None:
     assert metric_names(expr) == {"a_bucket", "b_total"}
 
 
-def test_every_dashboard_metric_is_defined_in_metrics_py() -> None:
+def test_every_dashboard_metric_is_defined_in_metrics() -> None:
     """Each metric a panel selects is one that modelprefetch.metrics exposes."""
     used = {name for query in dashboard_queries() for name in metric_names(query.expr)}
     assert used

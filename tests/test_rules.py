@@ -76,7 +76,7 @@ def test_every_alert_has_severity_summary_and_description() -> None:
         assert rule["annotations"]["description"], rule["alert"]
 
 
-def test_every_alert_metric_is_defined_in_metrics_py() -> None:
+def test_every_alert_metric_is_defined_in_metrics() -> None:
     """Each metric an alert selects is one that modelprefetch.metrics exposes."""
     used = {name for rule in alerts() for name in metric_names(rule["expr"])}
     assert used

@@ -10,23 +10,30 @@
     │                                  mismatch)                              (permanent)
     ├── ModelFormatError               manifest/config not understood; names the field
     │                                  (permanent)
-    ├── NotMountableError              no way to mount this artifact on a runtime
-    │                                  (permanent)
     ├── CredentialsError               pull secret missing or malformed       (permanent)
     ├── PackError                      `pack` input problems                  (permanent)
     └── KubernetesError                API server call failed                 (temporary)
         └── KubernetesNotFoundError    object is gone                         (permanent)
 
-Handlers map `temporary` errors to kopf.TemporaryError(delay=...) and the rest to
-kopf.PermanentError; the CLI prints the message and exits non-zero. Every error has a
-CamelCase `reason` used verbatim in status conditions.
+Every error has a CamelCase `reason` and a `message` for people. Where they end up:
+
+* resolving a ModelDeployment's reference (reconciler.resolver): the reason and
+  message become the Resolved condition's, retried on the back-off schedule;
+* any other error during a reconcile pass (reconciler.loop): logged on the object,
+  counted in modelprefetch_reconcile_errors_total, and the pass is retried - soon when
+  `temporary` (ERROR_RETRY_SECONDS), at the next resync otherwise (nothing changes
+  until someone fixes the input, and every watched change wakes the loop anyway);
+* the CLI prints the message and exits 1.
+
+Errors outside this tree are bugs (or programming errors such as a client used outside
+`async with`): they are not caught as domain errors.
 """
 
 from __future__ import annotations
 
 
 class ModelPrefetchError(Exception):
-    """Base of every error this project raises on purpose."""
+    """Base of every error this project raises on purpose; `temporary`: retrying can help."""
 
     reason: str = "Error"
     temporary: bool = False
@@ -85,12 +92,6 @@ class ModelFormatError(ModelPrefetchError):
     reason = "UnsupportedArtifact"
 
 
-class NotMountableError(ModelPrefetchError):
-    """No reference can be mounted on a runtime."""
-
-    reason = "NotMountable"
-
-
 class CredentialsError(ModelPrefetchError):
     """A pull secret is missing or malformed."""
 
@@ -104,7 +105,7 @@ class PackError(ModelPrefetchError):
 
 
 class KubernetesError(ModelPrefetchError):
-    """An API server call failed."""
+    """An API server call failed; `status` is the HTTP status (0: no answer at all)."""
 
     reason = "KubernetesError"
     temporary = True
@@ -115,7 +116,7 @@ class KubernetesError(ModelPrefetchError):
 
 
 class KubernetesNotFoundError(KubernetesError):
-    """The object does not exist."""
+    """The object does not exist (404); retrying the same call cannot help."""
 
     reason = "NotFound"
     temporary = False

@@ -14,20 +14,18 @@ import logging
 import signal
 import socket
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import kopf
-from aiohttp import web
 
 from modelprefetch import constants, metrics
-from modelprefetch.handlers import runtime
+from modelprefetch.handlers.memo import memo_for
 from modelprefetch.k8s.client import KubeClient
 from modelprefetch.k8s.config import ClusterConfig, load_config
 from modelprefetch.k8s.leader import LeaderElector
+from modelprefetch.probes import Health, serve_http
+from modelprefetch.reconciler.services import Services
 from modelprefetch.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 def _register_handlers() -> None:
@@ -74,42 +72,12 @@ def _kopf_login(config: ClusterConfig) -> None:
         settings.networking.request_timeout = 60
 
 
-class Health:
-    """/healthz: the process loop runs; /readyz: the webhook (if any) serves from a synced index."""
-
-    def __init__(self) -> None:
-        self.ready = False
-        self.checks: list[Callable[[], bool]] = []  # all must pass for /readyz
-
-    def app(self) -> web.Application:
-        app = web.Application()
-
-        async def healthz(_: web.Request) -> web.Response:
-            return web.Response(text="ok")
-
-        async def readyz(_: web.Request) -> web.Response:
-            if self.ready and all(check() for check in self.checks):
-                return web.Response(text="ok")
-            return web.Response(status=503, text="not ready")
-
-        app.router.add_get("/healthz", healthz)
-        app.router.add_get("/readyz", readyz)
-        return app
-
-
-async def _serve(app: web.Application, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
-
-
 async def run_operator(settings: Settings) -> int:
     config = await load_config(settings.kubeconfig)
     identity = f"{settings.pod_name or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
     health = Health()
     runners = [
-        await _serve(health.app(), settings.bind_address, settings.health_port),
+        await serve_http(health.app(), settings.bind_address, settings.health_port),
         await metrics.start_metrics_server(settings.bind_address, settings.metrics_port),
     ]
     stop = asyncio.Event()
@@ -117,10 +85,10 @@ async def run_operator(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with KubeClient(config) as kube:
-        runtime.install(runtime.Runtime(settings=settings, kube=kube))
+        services = Services(settings=settings, kube=kube)
         background: list[asyncio.Task[Any]] = []
         if settings.webhook_enabled:
-            from modelprefetch.handlers.webhook_runner import start_webhook
+            from modelprefetch.webhook_service.runner import start_webhook
 
             webhook = await start_webhook(settings, kube, runners)
             background += webhook.tasks
@@ -141,7 +109,9 @@ async def run_operator(settings: Settings) -> int:
             metrics.set_leader(True)
             _register_handlers()
             _kopf_login(config)
-            operator = asyncio.create_task(kopf.operator(clusterwide=True, stop_flag=stop))
+            operator = asyncio.create_task(
+                kopf.operator(clusterwide=True, stop_flag=stop, memo=memo_for(services))
+            )
             watchers = [operator, asyncio.create_task(stop.wait())]
             keeper = None
             if settings.leader_election:
@@ -180,14 +150,3 @@ async def _first(wanted: Any, other: Any) -> bool:
     for task in pending:
         task.cancel()
     return first in done
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # aiohttp's access log would print every probe and admission.
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    # kopf logs every handler call on every event at INFO: keep its warnings only.
-    logging.getLogger("kopf.objects").setLevel(logging.WARNING)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from modelprefetch.logs import LogFormat
 
 
 class Settings(BaseSettings):
@@ -22,9 +26,6 @@ class Settings(BaseSettings):
     insecure_registries: list[str] = Field(
         default_factory=list,
         description="Registry hosts (host:port) spoken to over plain HTTP, e.g. local ones.",
-    )
-    derive_platform: str = Field(
-        "linux/amd64", description="os/arch written into derived images' configs."
     )
     leader_election: bool = Field(True, description="Only the Lease holder reconciles.")
     lease_name: str = Field("modelprefetch-leader", description="Leader election Lease name.")
@@ -50,7 +51,12 @@ class Settings(BaseSettings):
     webhook_cert_dir: str = Field(
         "/etc/modelprefetch/tls", description="Mounted tls.crt/tls.key in certmanager mode."
     )
-    cert_mode: str = Field("self", description="`self` (operator-managed) or `certmanager`.")
+    cert_mode: Literal["self", "certmanager"] = Field(
+        "self", description="`self` (operator-managed) or `certmanager`."
+    )
+    cert_reload_seconds: float = Field(
+        30.0, description="How often the certmanager-mode certificate files are re-read."
+    )
     mutating_webhook_name: str = Field("modelprefetch-pods", description="Mutating config name.")
     validating_webhook_name: str = Field(
         "modelprefetch-modeldeployments", description="Validating config name."
@@ -60,3 +66,6 @@ class Settings(BaseSettings):
         300.0, description="Longest back-off between failed registry attempts."
     )
     log_level: str = Field("INFO", description="Python log level.")
+    log_format: LogFormat = Field(
+        "text", description="`text` lines, or `json`: one object per line with namespace/name."
+    )

@@ -26,7 +26,7 @@ def test_same_status_keeps_transition_time() -> None:
         now="2026-01-02T00:00:00Z",
         generation=3,
     )
-    assert (merged["lastTransitionTime"], merged["reason"]) == ("2026-01-01T00:00:00Z", "Waiting")
+    assert (merged.last_transition_time, merged.reason) == ("2026-01-01T00:00:00Z", "Waiting")
 
 
 def test_changed_status_sets_transition_time() -> None:
@@ -40,7 +40,7 @@ def test_changed_status_sets_transition_time() -> None:
         now="2026-01-02T00:00:00Z",
         generation=3,
     )
-    assert merged["lastTransitionTime"] == "2026-01-02T00:00:00Z"
+    assert merged.last_transition_time == "2026-01-02T00:00:00Z"
 
 
 def test_new_condition_sets_transition_time() -> None:
@@ -54,7 +54,7 @@ def test_new_condition_sets_transition_time() -> None:
         now="2026-01-02T00:00:00Z",
         generation=1,
     )
-    assert (merged["lastTransitionTime"], merged["observedGeneration"]) == (
+    assert (merged.last_transition_time, merged.observed_generation) == (
         "2026-01-02T00:00:00Z",
         1,
     )

@@ -42,7 +42,7 @@ def applied(before: World, result: Plan) -> World:
             else:
                 labels[label] = value
         nodes.append(replace(n, labels=labels))
-    return replace(before, nodes=tuple(nodes), previous_status=result.status)
+    return replace(before, nodes=tuple(nodes), previous_status=result.status.to_dict())
 
 
 def labelled(name: str, value: str | None = None, **labels: str) -> NodeInfo:
@@ -50,7 +50,7 @@ def labelled(name: str, value: str | None = None, **labels: str) -> NodeInfo:
 
 
 def condition(result: Plan, type_: str) -> dict[str, Any]:
-    return next(c for c in result.status["conditions"] if c["type"] == type_)
+    return next(c for c in result.status.to_dict()["conditions"] if c["type"] == type_)
 
 
 def test_first_wave_admits_a_quarter_rounded_up_by_name() -> None:
@@ -64,7 +64,7 @@ def test_first_wave_admits_a_quarter_rounded_up_by_name() -> None:
 
 def test_counts_after_first_wave() -> None:
     """Admitted nodes count as pulling, the rest as waiting, summary is ready/desired."""
-    nodes = plan(world(nodes=FIVE)).status["nodes"]
+    nodes = plan(world(nodes=FIVE)).status.to_dict()["nodes"]
     assert nodes == {
         "desired": 5,
         "ready": 0,
@@ -128,7 +128,7 @@ def test_failed_node_is_reported_with_pod_reason() -> None:
     """The failure is listed with the pod's waiting reason and a retry time."""
     late = labelled("n1", admitted(timedelta(minutes=31)))
     pod = holder("n1", ready=False, waiting_reason="ErrImagePull", waiting_message="401")
-    failed = plan(world(nodes=(late,), holder_pods=(pod,))).status["failedNodes"]
+    failed = plan(world(nodes=(late,), holder_pods=(pod,))).status.to_dict()["failedNodes"]
     assert [(f["name"], f["reason"], f["attempts"], f["retryAt"]) for f in failed] == [
         ("n1", "ErrImagePull", 1, rfc3339(NOW + timedelta(minutes=2)))
     ]
@@ -151,7 +151,7 @@ def test_verification_failure_fails_at_once() -> None:
         waiting_reason="CrashLoopBackOff",
     )
     result = plan(world(nodes=(labelled("n1"),), holder_pods=(pod,)))
-    assert [(f["reason"], f["message"]) for f in result.status["failedNodes"]] == [
+    assert [(f["reason"], f["message"]) for f in result.status.to_dict()["failedNodes"]] == [
         ("VerificationFailed", "Model mount /model is empty")
     ]
 
@@ -174,7 +174,7 @@ def test_second_failure_doubles_the_backoff() -> None:
             {"name": "n1", "reason": "Timeout", "failedAt": rfc3339(NOW), "attempts": 1}
         ]
     }
-    failed = plan(world(nodes=(late,), previous_status=previous)).status["failedNodes"]
+    failed = plan(world(nodes=(late,), previous_status=previous)).status.to_dict()["failedNodes"]
     assert (failed[0]["attempts"], failed[0]["retryAt"]) == (
         2,
         rfc3339(NOW + timedelta(minutes=4)),
@@ -191,7 +191,7 @@ def test_ready_node_leaves_the_failed_list() -> None:
             previous_status=previous,
         )
     )
-    assert result.status["failedNodes"] == []
+    assert result.status.to_dict()["failedNodes"] == []
 
 
 def test_untargeted_node_loses_its_labels() -> None:
@@ -220,7 +220,7 @@ def test_daemonset_without_nodes_is_deleted_with_its_labels() -> None:
 def test_unmountable_nodes_are_reported_not_targeted() -> None:
     """A runtime without image volumes is listed and never labelled."""
     result = plan(world(nodes=(node("old", OLD_CONTAINERD), node("n1"))))
-    assert (list(result.node_labels), result.status["unmountableNodes"][0]["name"]) == (
+    assert (list(result.node_labels), result.status.to_dict()["unmountableNodes"][0]["name"]) == (
         ["n1"],
         "old",
     )
@@ -242,7 +242,7 @@ def test_all_ready_is_ready() -> None:
     result = plan(world(nodes=nodes, holder_pods=pods))
     assert (
         condition(result, "Ready")["status"],
-        result.status["nodes"]["summary"],
+        result.status.to_dict()["nodes"]["summary"],
         result.node_labels,
         result.requeue_after,
     ) == ("True", "2/2", {}, None)
@@ -278,10 +278,13 @@ def test_unreadable_admission_time_restarts_the_clock() -> None:
 
 
 def test_status_matches_the_api_model() -> None:
-    """The status the planner writes validates against the CRD's status model."""
+    """The status the planner writes reads back unchanged through the CRD's status model."""
     late = labelled("n1", admitted(timedelta(minutes=31)))
     status = plan(world(nodes=(late, node("old", OLD_CONTAINERD), node("n2")))).status
-    assert ModelDeploymentStatus.model_validate(status).nodes.summary == "0/2"
+    assert (ModelDeploymentStatus.model_validate(status.to_dict()), status.nodes.summary) == (
+        status,
+        "0/2",
+    )
 
 
 def test_unresolved_changes_nothing_and_says_why() -> None:
@@ -311,7 +314,7 @@ def test_orphan_label_keys_from_status_are_removed() -> None:
 
 def test_status_records_label_keys_in_use() -> None:
     """status.nodeLabelKeys lists the prefetch and warm keys of the current digest."""
-    assert plan(world(nodes=FIVE)).status["nodeLabelKeys"] == sorted([key(), warm()])
+    assert plan(world(nodes=FIVE)).status.to_dict()["nodeLabelKeys"] == sorted([key(), warm()])
 
 
 def rollout_world(new_ready_on_n1: bool) -> World:
@@ -402,7 +405,7 @@ def test_first_plan_announces_conditions() -> None:
 
 def test_webhook_keeps_mounting_the_old_digest_during_rollout() -> None:
     """While only the old digest is Ready anywhere, new pods get the old reference."""
-    resolved = plan(rollout_world(new_ready_on_n1=False)).status["resolved"]
+    resolved = plan(rollout_world(new_ready_on_n1=False)).status.to_dict()["resolved"]
     assert (resolved["mountedReference"], [m["current"] for m in resolved["mounts"]]) == (
         existing().reference,
         [True, False],
@@ -411,7 +414,7 @@ def test_webhook_keeps_mounting_the_old_digest_during_rollout() -> None:
 
 def test_webhook_switches_once_the_new_digest_is_ready() -> None:
     """When the new digest is Ready where the old one was, new pods get the new reference."""
-    resolved = plan(rollout_world(new_ready_on_n1=True)).status["resolved"]
+    resolved = plan(rollout_world(new_ready_on_n1=True)).status.to_dict()["resolved"]
     assert resolved["mountedReference"] == existing(NEW_DIGEST).reference
 
 
@@ -419,14 +422,17 @@ def test_crash_is_not_a_verification_failure() -> None:
     """A holder that crashed (exit 1, traceback in the message) waits for the timeout."""
     pod = holder("n1", ready=False, terminated_message="Traceback ...", terminated_exit_code=1)
     result = plan(world(nodes=(labelled("n1"),), holder_pods=(pod,)))
-    assert (result.status["failedNodes"], result.status["nodes"]["pulling"]) == ([], 1)
+    assert (
+        result.status.to_dict()["failedNodes"],
+        result.status.to_dict()["nodes"]["pulling"],
+    ) == ([], 1)
 
 
 def test_ready_node_that_restarts_gets_a_fresh_timeout() -> None:
     """A warm node whose holder is no longer Ready pulls again with the clock restarted."""
     was_ready = labelled("n1", admitted(timedelta(days=3)), **{warm(): "true"})
     result = plan(world(nodes=(was_ready,), holder_pods=(holder("n1", ready=False),)))
-    assert (result.node_labels, result.status["failedNodes"]) == (
+    assert (result.node_labels, result.status.to_dict()["failedNodes"]) == (
         {"n1": {warm(): None, key(): admitted(timedelta(0))}},
         [],
     )
@@ -450,7 +456,12 @@ def test_restart_with_registry_down_keeps_ready() -> None:
     ready = plan(world(nodes=nodes, holder_pods=(holder("n1", ready=True),)))
     problem = Problem("RegistryUnavailable", "503 from registry.example.com")
     result = plan(
-        world(nodes=nodes, resolved=None, resolve_error=problem, previous_status=ready.status)
+        world(
+            nodes=nodes,
+            resolved=None,
+            resolve_error=problem,
+            previous_status=ready.status.to_dict(),
+        )
     )
     assert (condition(result, "Resolved")["reason"], condition(result, "Ready")["status"]) == (
         "RefreshFailed",

@@ -51,7 +51,7 @@ def test_admissions_never_overfill_the_wave(
     """After a plan, pulling nodes exceed the wave only if they already did before."""
     before = build(states, limit)
     pulling_before = sum(1 for s in states if s is not None and not s[1] and s[0] < 30)
-    pulling_after = plan(before).status["nodes"]["pulling"]
+    pulling_after = plan(before).status.to_dict()["nodes"]["pulling"]
     assert pulling_after <= max(wave(limit, len(states)), pulling_before)
 
 

@@ -121,8 +121,9 @@ async def test_tls_handshake_with_ca_bundle() -> None:
         port = runner.addresses[0][1]
         client_ctx = ssl.create_default_context(cadata=bundle.ca_pem.decode())
         async with aiohttp.ClientSession() as session:
-            resp = await session.get(f"https://127.0.0.1:{port}/healthz", ssl=client_ctx)
-            assert resp.status == 200
+            url = f"https://127.0.0.1:{port}/mutate-pods"
+            resp = await session.post(url, data=b"not a review", ssl=client_ctx)
+            assert resp.status == 400  # answered over TLS: the handshake succeeded
     finally:
         await runner.cleanup()
 

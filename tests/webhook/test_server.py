@@ -79,13 +79,10 @@ async def test_decisions_are_recorded(client: TestClient[Any, Any], records: Rec
     assert records[-1][:2] == ("mutate-pods", "patched")
 
 
-async def test_readyz_follows_index_sync() -> None:
-    """/readyz is 503 until the index has its first list, 200 after."""
-    index = ModelIndex()
-    async with TestClient(TestServer(create_app(index, recorder=lambda *_: None))) as c:
-        assert (await c.get("/readyz")).status == 503
-        index.replace_all([])
-        assert (await c.get("/readyz")).status == 200
+async def test_probes_are_not_served_here() -> None:
+    """/healthz and /readyz live on the health port only (probes.Health), once."""
+    async with TestClient(TestServer(create_app(ModelIndex(), recorder=lambda *_: None))) as c:
+        assert [(await c.get(path)).status for path in ("/healthz", "/readyz")] == [404, 404]
 
 
 async def test_internal_error_is_a_denial_not_500(records: Records) -> None:

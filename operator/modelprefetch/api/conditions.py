@@ -64,22 +64,18 @@ def merge_condition(
     message: str,
     now: str,
     generation: int,
-) -> dict[str, Any]:
-    """The new condition dict, keeping lastTransitionTime when the status did not change."""
+) -> Condition:
+    """The new condition, keeping lastTransitionTime when the status did not change.
+
+    `previous` is the conditions list as read back from the API server (plain dicts).
+    """
     old = next((c for c in previous if c.get("type") == type_), None)
-    unchanged = old is not None and old.get("status") == status and old.get("lastTransitionTime")
-    return {
-        "type": str(type_),
-        "status": str(status),
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": old["lastTransitionTime"] if unchanged and old else now,
-        "observedGeneration": generation,
-    }
-
-
-def find_condition(
-    conditions: Iterable[Mapping[str, Any]], type_: ConditionType
-) -> Mapping[str, Any] | None:
-    """The condition of that type, or None."""
-    return next((c for c in conditions if c.get("type") == type_), None)
+    kept = old.get("lastTransitionTime") if old and old.get("status") == status else None
+    return Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=kept if isinstance(kept, str) and kept else now,
+        observed_generation=generation,
+    )

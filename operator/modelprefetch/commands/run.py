@@ -22,11 +22,17 @@ def register(subparsers: Any) -> None:
         help="reconcile without holding the leader Lease",
     )
     parser.add_argument("--no-webhook", action="store_true", help="do not serve the webhooks")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="text lines, or one JSON object per line (default: MODELPREFETCH_LOG_FORMAT, text)",
+    )
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from modelprefetch.operator_main import configure_logging, run_operator
+    from modelprefetch.logs import configure_logging
+    from modelprefetch.operator_main import run_operator
     from modelprefetch.settings import Settings
 
     overrides: dict[str, Any] = {}
@@ -38,8 +44,10 @@ def _run(args: argparse.Namespace) -> int:
         overrides["leader_election"] = False
     if args.no_webhook:
         overrides["webhook_enabled"] = False
+    if args.log_format:
+        overrides["log_format"] = args.log_format
     settings = Settings(**overrides)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         return asyncio.run(run_operator(settings))
     except KeyboardInterrupt:

@@ -46,11 +46,6 @@ def warm_key_for(prefetch_key: str) -> str:
     return WARM_LABEL_PREFIX + prefetch_key.removeprefix(PREFETCH_LABEL_PREFIX)
 
 
-def is_our_label(key: str) -> bool:
-    """Whether a node label key is one of the operator's wave or warm labels."""
-    return key.startswith((PREFETCH_LABEL_PREFIX, WARM_LABEL_PREFIX))
-
-
 def admission_value(now: datetime) -> str:
     """The prefetch label value: unix seconds of admission."""
     return str(int(now.timestamp()))

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelprefetch.api.status import ModelDeploymentStatus
+
 NORMAL = "Normal"
 WARNING = "Warning"
 
@@ -36,7 +38,7 @@ class Event:
 class Plan:
     """Desired changes for one ModelDeployment, computed from one World."""
 
-    status: dict[str, Any]  # the complete new .status
+    status: ModelDeploymentStatus  # the complete new .status
     daemonsets: tuple[dict[str, Any], ...] = ()  # desired holder DaemonSet manifests
     delete_daemonsets: tuple[str, ...] = ()  # names, in the ModelDeployment's namespace
     # node name -> {label key: value, or None to remove}; only nodes that change.

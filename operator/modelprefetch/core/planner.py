@@ -14,15 +14,21 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from modelprefetch.api.status import ModelDeploymentStatus
+from modelprefetch.api.v1alpha1 import ModelDeploymentSpec
 from modelprefetch.core.builders import build_holder_daemonset, holder_daemonset_name
 from modelprefetch.core.labels import (
-    WARM_VALUE,
-    admission_value,
     prefetch_label_key,
     warm_key_for,
 )
+from modelprefetch.core.node_labels import keys_in_use, label_changes
 from modelprefetch.core.plan import Plan
-from modelprefetch.core.report import build_status, events_for, unresolved_status
+from modelprefetch.core.report import (
+    build_status,
+    events_for,
+    invalid_spec_status,
+    unresolved_status,
+)
 from modelprefetch.core.rollout import Retirement, retire
 from modelprefetch.core.targeting import Targets, group_by_mount, matching_nodes
 from modelprefetch.core.waves import (
@@ -34,30 +40,28 @@ from modelprefetch.core.waves import (
     parse_time,
     wave_size,
 )
-from modelprefetch.core.world import HolderPod, World
+from modelprefetch.core.world import HolderPod, Problem, World
 from modelprefetch.oci.artifact import ResolvedArtifact
 
 __all__ = ["plan"]
 
 
-class LabelChanges:
-    """Accumulates node label changes, keeping only those that change something."""
-
-    def __init__(self, world: World) -> None:
-        self._current = {node.name: node.labels for node in world.nodes}
-        self.changes: dict[str, dict[str, str | None]] = {}
-
-    def set(self, node: str, key: str, value: str | None) -> None:
-        if self._current.get(node, {}).get(key) != value:
-            self.changes.setdefault(node, {})[key] = value
-
-
 def plan(world: World) -> Plan:
-    """Decide DaemonSets, node labels, status and events for one ModelDeployment."""
-    if world.resolved is None:
-        status = unresolved_status(world)
-        return Plan(status=status, events=tuple(events_for(world, status, ())))
+    """Decide DaemonSets, node labels, status and events for one ModelDeployment.
+
+    Three cases: an invalid spec (report it, change nothing), a reference not resolved
+    yet (report that, change nothing), and the full plan.
+    """
     spec = world.spec
+    if spec is None:
+        problem = world.spec_error or Problem("InvalidSpec", "The spec is invalid")
+        status = invalid_spec_status(world, problem)
+        return Plan(status=status, events=tuple(events_for(world, "", status, ())))
+    if world.resolved is None:
+        status = unresolved_status(world, spec)
+        return Plan(
+            status=status, events=tuple(events_for(world, spec.model.reference, status, ()))
+        )
     holders = _holders_by_node(world.holder_pods)
     targets = group_by_mount(
         world.resolved,
@@ -85,23 +89,24 @@ def plan(world: World) -> Plan:
     retirements = _retirements(world, holders, targets, progress)
     status = build_status(
         world,
+        spec,
         world.resolved,
         targets=targets,
         progress=progress,
         admitted=admitted,
         paused=wave == 0,
         rolling_out=any(not r.done for r in retirements),
-        label_keys=_keys_in_use(targets, world, retirements),
+        label_keys=keys_in_use(targets, world, retirements),
         records=records,
         retirements=retirements,
     )
     return Plan(
         status=status,
-        daemonsets=tuple(_daemonsets(world, targets, world.resolved)),
+        daemonsets=tuple(_daemonsets(world, spec, targets, world.resolved)),
         delete_daemonsets=tuple(sorted(r.daemonset.name for r in retirements if r.done)),
-        node_labels=_label_changes(world, targets, progress, admitted, retirements),
-        events=tuple(events_for(world, status, retirements)),
-        requeue_after=_requeue_after(world, status, progress, admitted, retirements),
+        node_labels=label_changes(world, targets, progress, admitted, retirements),
+        events=tuple(events_for(world, spec.model.reference, status, retirements)),
+        requeue_after=_requeue_after(world, spec, status, progress, admitted, retirements),
         publish_derived_image=bool(targets.awaiting_derivation),
         node_states=_node_states(progress),
         prefetched=_prefetched(progress, world.now),
@@ -133,14 +138,16 @@ def _prefetched(progress: list[NodeProgress], now: datetime) -> dict[str, float]
     }
 
 
-def _daemonsets(world: World, targets: Targets, artifact: ResolvedArtifact) -> list[dict[str, Any]]:
+def _daemonsets(
+    world: World, spec: ModelDeploymentSpec, targets: Targets, artifact: ResolvedArtifact
+) -> list[dict[str, Any]]:
     """One holder DaemonSet per mounted reference."""
     return [
         build_holder_daemonset(
             namespace=world.namespace,
             name=world.name,
             uid=world.uid,
-            spec=world.spec,
+            spec=spec,
             reference=group.reference,
             digest=group.digest,
             files=artifact.files,
@@ -150,25 +157,6 @@ def _daemonsets(world: World, targets: Targets, artifact: ResolvedArtifact) -> l
     ]
 
 
-def _label_changes(
-    world: World,
-    targets: Targets,
-    progress: list[NodeProgress],
-    admitted: list[NodeProgress],
-    retirements: list[Retirement],
-) -> dict[str, dict[str, str | None]]:
-    """Every node label change: waves, warm marks, leavers, retirements, orphans."""
-    labels = LabelChanges(world)
-    _label_progress(labels, progress, admitted, world.now)
-    _unlabel_untargeted(labels, world, targets)
-    for retirement in retirements:
-        for node_name, keys in retirement.label_removals.items():
-            for key in keys:
-                labels.set(node_name, key, None)
-    _unlabel_orphans(labels, world, targets, retirements)
-    return labels.changes
-
-
 def _holders_by_node(pods: Iterable[HolderPod]) -> dict[tuple[str, str], HolderPod]:
     """Holder pods by (DaemonSet, node); a Ready pod wins over a replacement in progress."""
     result: dict[tuple[str, str], HolderPod] = {}
@@ -176,38 +164,6 @@ def _holders_by_node(pods: Iterable[HolderPod]) -> dict[tuple[str, str], HolderP
         if pod.node_name is not None:
             result[(pod.daemonset, pod.node_name)] = pod
     return result
-
-
-def _label_progress(
-    labels: LabelChanges, progress: list[NodeProgress], admitted: list[NodeProgress], now: datetime
-) -> None:
-    joining = {p.node.name for p in admitted}
-    for p in progress:
-        name, warm = p.node.name, warm_key_for(p.label_key)
-        labels.set(name, warm, WARM_VALUE if p.state is NodeState.READY else None)
-        if p.state is NodeState.FAILED:
-            labels.set(name, p.label_key, None)
-        elif name in joining or _clock_restarts(p):
-            labels.set(name, p.label_key, admission_value(now))
-
-
-def _clock_restarts(p: NodeProgress) -> bool:
-    """Pulling again after being Ready, or an admission time that does not parse."""
-    unreadable = p.label_key in p.node.labels and p.admitted is None
-    return p.restart_clock or unreadable
-
-
-def _unlabel_untargeted(labels: LabelChanges, world: World, targets: Targets) -> None:
-    """Nodes that left a group (no longer matching, or another runtime) lose its labels."""
-    for group in targets.groups:
-        key = prefetch_label_key(world.namespace, world.name, group.digest)
-        members = {node.name for node in group.nodes}
-        for node in world.nodes:
-            if node.name in members:
-                continue
-            for label in (key, warm_key_for(key)):
-                if label in node.labels:
-                    labels.set(node.name, label, None)
 
 
 def _retirements(
@@ -228,53 +184,22 @@ def _retirements(
     ]
 
 
-def _current_keys(world: World, targets: Targets) -> set[str]:
-    keys: set[str] = set()
-    for group in targets.groups:
-        key = prefetch_label_key(world.namespace, world.name, group.digest)
-        keys.update((key, warm_key_for(key)))
-    return keys
-
-
-def _keys_in_use(targets: Targets, world: World, retirements: list[Retirement]) -> list[str]:
-    keys = _current_keys(world, targets)
-    for retirement in retirements:
-        if not retirement.done:
-            key = retirement.daemonset.label_key
-            keys.update((key, warm_key_for(key)))
-    return sorted(keys)
-
-
-def _unlabel_orphans(
-    labels: LabelChanges, world: World, targets: Targets, retirements: list[Retirement]
-) -> None:
-    """Keys recorded in status whose DaemonSet is gone (e.g. deleted before a crash)."""
-    known = _current_keys(world, targets)
-    for retirement in retirements:
-        key = retirement.daemonset.label_key
-        known.update((key, warm_key_for(key)))
-    recorded: list[Any] = list(world.previous.get("nodeLabelKeys") or ())
-    orphans = {key for key in recorded if isinstance(key, str) and key not in known}
-    for node in world.nodes:
-        for key in sorted(orphans & set(node.labels)):
-            labels.set(node.name, key, None)
-
-
 def _requeue_after(
     world: World,
-    status: dict[str, Any],
+    spec: ModelDeploymentSpec,
+    status: ModelDeploymentStatus,
     progress: list[NodeProgress],
     admitted: list[NodeProgress],
     retirements: list[Retirement],
 ) -> float | None:
     """Seconds until the next timeout or retry; at most the poll interval while busy."""
     due: list[timedelta] = []
-    timeout = world.spec.prefetch.timeout
+    timeout = spec.prefetch.timeout
     for p in progress:
         if p.state is NodeState.PULLING and p.admitted is not None:
             due.append(p.admitted + timeout - world.now)
-    for entry in status.get("failedNodes") or ():
-        retry_at = parse_time(entry.get("retryAt"))
+    for entry in status.failed_nodes:
+        retry_at = parse_time(entry.retry_at)
         if retry_at is not None:
             due.append(retry_at - world.now)
     busy = admitted or any(p.state is NodeState.PULLING for p in progress)

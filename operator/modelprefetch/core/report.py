@@ -1,18 +1,31 @@
-"""Assemble the status dict and the events of a plan (see `core.status` for the rules)."""
+"""Assemble the typed status and the events of a plan (see `core.status` for the rules).
+
+Three statuses, one per case the planner meets: resolved (everything is known),
+unresolved (only Resolved and Ready can change) and invalid spec (only Ready can
+change). All three build `ModelDeploymentStatus` and their conditions go through the
+one merge in `core.status.conditions`, which keeps lastTransitionTime.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from modelprefetch.api.conditions import ConditionStatus, ConditionType
-from modelprefetch.api.status import MAX_LISTED_NODES
-from modelprefetch.core.labels import prefetch_label_key, warm_key_for
+from modelprefetch.api.status import (
+    MAX_LISTED_NODES,
+    FailedNode,
+    ModelDeploymentStatus,
+    NodeCounts,
+    UnmountableNode,
+)
+from modelprefetch.api.v1alpha1 import ModelDeploymentSpec
+from modelprefetch.core.mounts import resolved_block
 from modelprefetch.core.plan import NORMAL, WARNING, Event
 from modelprefetch.core.rollout import Retirement
 from modelprefetch.core.status import (
-    Counts,
     Verdict,
     conditions,
     mountable_verdict,
@@ -23,9 +36,9 @@ from modelprefetch.core.status import (
     rfc3339,
     transition_events,
 )
-from modelprefetch.core.targeting import MountGroup, Targets
+from modelprefetch.core.targeting import Targets
 from modelprefetch.core.waves import FailureRecord, NodeProgress, NodeState, retry_delay
-from modelprefetch.core.world import World
+from modelprefetch.core.world import Problem, World
 from modelprefetch.oci.artifact import ResolvedArtifact
 
 MAX_FAILURE_EVENTS = 5  # per reconcile; the rest are in status.failedNodes
@@ -33,6 +46,7 @@ MAX_FAILURE_EVENTS = 5  # per reconcile; the rest are in status.failedNodes
 
 def build_status(
     world: World,
+    spec: ModelDeploymentSpec,
     artifact: ResolvedArtifact,
     *,
     targets: Targets,
@@ -43,12 +57,12 @@ def build_status(
     label_keys: Sequence[str],
     records: Mapping[str, FailureRecord],
     retirements: Sequence[Retirement],
-) -> dict[str, Any]:
+) -> ModelDeploymentStatus:
     """The complete status of a resolved ModelDeployment."""
     counts = count_nodes(targets, progress, admitted)
     verdicts = {
         ConditionType.RESOLVED: resolved_verdict(
-            world.spec.model.reference, artifact.digest, world.resolve_error
+            spec.model.reference, artifact.digest, world.resolve_error
         ),
         ConditionType.MOUNTABLE: mountable_verdict(targets, world.derive_error),
         ConditionType.PREFETCHED: prefetched_verdict(
@@ -56,156 +70,110 @@ def build_status(
         ),
     }
     verdicts[ConditionType.READY] = ready_verdict(list(verdicts.values()))
-    return {
-        "observedGeneration": world.generation,
-        "resolved": resolved_block(world, artifact, targets.groups, progress, retirements),
-        "nodes": counts.to_status(),
-        "failedNodes": failed_nodes(world, progress, records),
-        "unmountableNodes": [
-            {"name": n.name, "runtime": n.runtime, "reason": n.reason, "message": n.message}
+    return ModelDeploymentStatus(
+        observed_generation=world.generation,
+        resolved=resolved_block(world, spec, artifact, targets.groups, progress, retirements),
+        nodes=counts,
+        failed_nodes=failed_nodes(world, progress, records),
+        unmountable_nodes=[
+            UnmountableNode(name=n.name, runtime=n.runtime, reason=n.reason, message=n.message)
             for n in targets.unmountable[:MAX_LISTED_NODES]
         ],
-        "nodeLabelKeys": list(label_keys),
-        "conditions": conditions(
+        node_label_keys=list(label_keys),
+        conditions=conditions(
             _previous_conditions(world), verdicts, now=world.now, generation=world.generation
         ),
-    }
+    )
 
 
-def unresolved_status(world: World) -> dict[str, Any]:
+def unresolved_status(world: World, spec: ModelDeploymentSpec) -> ModelDeploymentStatus:
     """The previous status with Resolved (and Ready) updated: nothing else is known.
 
     After an operator restart with the registry unreachable, the last resolved digest is
     still held and mounted: Ready then follows the previous Mountable and Prefetched.
     """
-    previous = {c.get("type"): c for c in _previous_conditions(world)}
     last_digest = (world.previous.get("resolved") or {}).get("digest")
-    resolved = resolved_verdict(world.spec.model.reference, last_digest, world.resolve_error)
+    resolved = resolved_verdict(spec.model.reference, last_digest, world.resolve_error)
     verdicts = {ConditionType.RESOLVED: resolved}
-    for type_ in (ConditionType.MOUNTABLE, ConditionType.PREFETCHED):
-        old = previous.get(type_)
-        verdicts[type_] = (
-            Verdict(ConditionStatus(old["status"]), old["reason"], old.get("message", ""))
-            if old
-            else not_resolved()
-        )
+    verdicts.update(_kept_verdicts(world, (ConditionType.MOUNTABLE, ConditionType.PREFETCHED)))
     parts = [resolved] if last_digest is None else list(verdicts.values())
     verdicts[ConditionType.READY] = ready_verdict(parts)
-    status = dict(world.previous)
-    status["observedGeneration"] = world.generation
-    status["conditions"] = conditions(
-        previous.values(), verdicts, now=world.now, generation=world.generation
+    return _carried_over(world, verdicts)
+
+
+def invalid_spec_status(world: World, problem: Problem) -> ModelDeploymentStatus:
+    """The previous status with Ready False: the spec cannot be acted on.
+
+    Reachable only with the validating webhook off. The other conditions keep what they
+    said (the DaemonSets and labels stay as they were), and keep their transition times.
+    """
+    kept = (ConditionType.RESOLVED, ConditionType.MOUNTABLE, ConditionType.PREFETCHED)
+    verdicts = _kept_verdicts(world, kept, fallback=problem)
+    verdicts[ConditionType.READY] = Verdict(ConditionStatus.FALSE, problem.reason, problem.message)
+    return _carried_over(world, verdicts)
+
+
+def _kept_verdicts(
+    world: World, types: Iterable[ConditionType], fallback: Problem | None = None
+) -> dict[ConditionType, Verdict]:
+    """The previous verdict of each condition type; Unknown where there is none."""
+    previous = {c.get("type"): c for c in _previous_conditions(world)}
+    verdicts = {}
+    for type_ in types:
+        old = previous.get(type_)
+        if old is not None:
+            verdicts[type_] = Verdict(
+                ConditionStatus(old["status"]), old["reason"], old.get("message", "")
+            )
+        elif fallback is not None:
+            message = f"Not evaluated: {fallback.message}"
+            verdicts[type_] = Verdict(ConditionStatus.UNKNOWN, fallback.reason, message)
+        else:
+            verdicts[type_] = not_resolved()
+    return verdicts
+
+
+def _carried_over(world: World, verdicts: Mapping[ConditionType, Verdict]) -> ModelDeploymentStatus:
+    """The previous status (what still holds of it) with new conditions."""
+    merged = conditions(
+        _previous_conditions(world), verdicts, now=world.now, generation=world.generation
     )
-    return status
+    return previous_status(world).model_copy(
+        update={"observed_generation": world.generation, "conditions": merged}
+    )
+
+
+def previous_status(world: World) -> ModelDeploymentStatus:
+    """The status read back, typed; empty when it does not parse (hand-edited, foreign)."""
+    try:
+        return ModelDeploymentStatus.model_validate(dict(world.previous))
+    except ValidationError:
+        return ModelDeploymentStatus()
 
 
 def count_nodes(
     targets: Targets, progress: Sequence[NodeProgress], admitted: Sequence[NodeProgress]
-) -> Counts:
+) -> NodeCounts:
     """Targeted nodes by state, after this plan's admissions."""
     states = [p.state for p in progress]
-    return Counts(
+    ready = states.count(NodeState.READY)
+    return NodeCounts(
         desired=targets.desired,
-        ready=states.count(NodeState.READY),
+        ready=ready,
         pulling=states.count(NodeState.PULLING) + len(admitted),
         waiting=states.count(NodeState.WAITING) - len(admitted) + len(targets.awaiting_derivation),
         failed=states.count(NodeState.FAILED) + states.count(NodeState.BACKOFF),
         unmountable=len(targets.unmountable),
+        summary=f"{ready}/{targets.desired}",
     )
-
-
-def resolved_block(
-    world: World,
-    artifact: ResolvedArtifact,
-    groups: Sequence[MountGroup],
-    progress: Sequence[NodeProgress],
-    retirements: Sequence[Retirement],
-) -> dict[str, Any]:
-    """status.resolved: what the reference resolved to and what is mounted."""
-    mounts = mount_entries(world, groups, progress, retirements)
-    block: dict[str, Any] = {
-        "reference": world.spec.model.reference,
-        "digest": artifact.digest,
-        "shortDigest": short_digest(artifact.digest),
-        "mountedReference": webhook_reference(mounts),
-        "mounts": mounts,
-        "kind": str(artifact.kind),
-        "format": artifact.format,
-        "name": artifact.name,
-        "family": artifact.family,
-        "paramSize": artifact.param_size,
-        "sizeBytes": artifact.size_bytes,
-        "fileCount": len(artifact.files),
-        "resolvedAt": rfc3339(world.resolved_at) if world.resolved_at else None,
-    }
-    return {key: value for key, value in block.items() if value is not None}
-
-
-def mount_entries(
-    world: World,
-    groups: Sequence[MountGroup],
-    progress: Sequence[NodeProgress],
-    retirements: Sequence[Retirement],
-) -> list[dict[str, Any]]:
-    """Current references by runtime group, then previous ones still held somewhere."""
-    ready = Counter(p.label_key for p in progress if p.state is NodeState.READY)
-    entries = []
-    for group in groups:
-        label_key = prefetch_label_key(world.namespace, world.name, group.digest)
-        entries.append(
-            {
-                "reference": group.reference,
-                "digest": group.digest,
-                "runtimes": list(group.runtimes),
-                "nodes": len(group.nodes),
-                "ready": ready[label_key],
-                "nodeLabel": warm_key_for(label_key),
-                "current": True,
-            }
-        )
-    for retirement in retirements:
-        if retirement.done or not retirement.keep_nodes:
-            continue
-        ds = retirement.daemonset
-        entries.append(
-            {
-                "reference": ds.reference,
-                "digest": ds.digest,
-                "runtimes": [],
-                "nodes": len(retirement.keep_nodes),
-                "ready": len(retirement.keep_nodes),
-                "nodeLabel": warm_key_for(ds.label_key),
-                "current": False,
-            }
-        )
-    return entries
-
-
-def webhook_reference(mounts: Sequence[Mapping[str, Any]]) -> str | None:
-    """The one reference the webhook mounts into new pods.
-
-    The one Ready on most nodes, so new pods start warm: during a rollout that stays the
-    previous digest until the new one has caught up. Ties go to the current digest, then
-    to the reference most targeted nodes can mount.
-    """
-    if not mounts:
-        return None
-    best = max(mounts, key=lambda m: (m["ready"], m["current"], m["nodes"], m["reference"]))
-    return str(best["reference"])
-
-
-def short_digest(digest: str) -> str:
-    """sha256:0123456789ab (12 hex digits), for kubectl get."""
-    algorithm, _, hexdigits = digest.partition(":")
-    return f"{algorithm}:{hexdigits[:12]}"
 
 
 def failed_nodes(
     world: World, progress: Sequence[NodeProgress], records: Mapping[str, FailureRecord]
-) -> list[dict[str, Any]]:
+) -> list[FailedNode]:
     """status.failedNodes: new failures with their next retry, and older ones not yet Ready."""
     previous = {e.get("name"): e for e in world.previous.get("failedNodes") or ()}
-    entries: list[dict[str, Any]] = []
+    entries: list[FailedNode] = []
     for p in sorted(progress, key=lambda p: p.node.name):
         name = p.node.name
         if p.state is NodeState.FAILED and p.failure is not None:
@@ -214,34 +182,40 @@ def failed_nodes(
                 attempts, world.settings.retry_backoff, world.settings.retry_backoff_max
             )
             entries.append(
-                {
-                    "name": name,
-                    "reason": p.failure.reason,
-                    "message": p.failure.message,
-                    "failedAt": rfc3339(world.now),
-                    "attempts": attempts,
-                    "retryAt": rfc3339(world.now + delay),
-                }
+                FailedNode(
+                    name=name,
+                    reason=p.failure.reason,
+                    message=p.failure.message,
+                    failed_at=rfc3339(world.now),
+                    attempts=attempts,
+                    retry_at=rfc3339(world.now + delay),
+                )
             )
         elif p.state is not NodeState.READY and name in previous:
-            entries.append(dict(previous[name]))
+            try:
+                entries.append(FailedNode.model_validate(previous[name]))
+            except ValidationError:
+                continue  # an entry we cannot read is dropped, the node is classified anew
     return entries[:MAX_LISTED_NODES]
 
 
 def events_for(
-    world: World, status: Mapping[str, Any], retirements: Iterable[Retirement]
+    world: World,
+    reference: str,
+    status: ModelDeploymentStatus,
+    retirements: Iterable[Retirement],
 ) -> list[Event]:
     """Condition transitions, digest changes, node failures and finished rollouts."""
-    events = transition_events(_previous_conditions(world), status.get("conditions") or ())
+    events = transition_events(_previous_conditions(world), status.conditions)
     old_digest = (world.previous.get("resolved") or {}).get("digest")
-    new_digest = (status.get("resolved") or {}).get("digest")
+    new_digest = status.resolved.digest if status.resolved else None
     if old_digest and new_digest and old_digest != new_digest:
-        message = f"{world.spec.model.reference} now resolves to {new_digest} (was {old_digest})"
+        message = f"{reference} now resolves to {new_digest} (was {old_digest})"
         events.append(Event(NORMAL, "DigestChanged", message))
     now = rfc3339(world.now)
-    fresh = [e for e in status.get("failedNodes") or () if e.get("failedAt") == now]
+    fresh = [e for e in status.failed_nodes if e.failed_at == now]
     for entry in fresh[:MAX_FAILURE_EVENTS]:
-        message = f"Node {entry['name']}: {entry['message']}"
+        message = f"Node {entry.name}: {entry.message}"
         events.append(Event(WARNING, "NodePrefetchFailed", message))
     for retirement in retirements:
         if retirement.done:

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from modelprefetch.api.conditions import ConditionStatus, ConditionType, merge_condition
+from modelprefetch.api.conditions import (
+    Condition,
+    ConditionStatus,
+    ConditionType,
+    merge_condition,
+)
+from modelprefetch.api.status import NodeCounts
 from modelprefetch.core.plan import NORMAL, WARNING, Event
 from modelprefetch.core.targeting import Targets
 from modelprefetch.core.world import Problem
@@ -35,29 +41,6 @@ class Verdict:
     status: ConditionStatus
     reason: str
     message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Counts:
-    """Targeted nodes by state."""
-
-    desired: int = 0
-    ready: int = 0
-    pulling: int = 0
-    waiting: int = 0
-    failed: int = 0
-    unmountable: int = 0
-
-    def to_status(self) -> dict[str, Any]:
-        return {
-            "desired": self.desired,
-            "ready": self.ready,
-            "pulling": self.pulling,
-            "waiting": self.waiting,
-            "failed": self.failed,
-            "unmountable": self.unmountable,
-            "summary": f"{self.ready}/{self.desired}",
-        }
 
 
 def rfc3339(moment: datetime) -> str:
@@ -104,7 +87,7 @@ def mountable_verdict(targets: Targets, derive_error: Problem | None) -> Verdict
     return Verdict(ConditionStatus.TRUE, "Mountable", message)
 
 
-def prefetched_verdict(counts: Counts, *, paused: bool, rolling_out: bool) -> Verdict:
+def prefetched_verdict(counts: NodeCounts, *, paused: bool, rolling_out: bool) -> Verdict:
     """Prefetched: does every targeted node hold the current model."""
     if counts.desired == 0:
         return Verdict(ConditionStatus.FALSE, "NoTargetNodes", "No node can hold the model")
@@ -148,8 +131,12 @@ def conditions(
     *,
     now: datetime,
     generation: int,
-) -> list[dict[str, Any]]:
-    """The four conditions, in display order, keeping transition times."""
+) -> list[Condition]:
+    """The four conditions, in display order, keeping transition times.
+
+    The one place conditions are made: every status the planner writes (resolved,
+    unresolved, invalid spec) goes through here.
+    """
     previous = list(previous)
     return [
         merge_condition(
@@ -166,15 +153,15 @@ def conditions(
 
 
 def transition_events(
-    previous: Iterable[Mapping[str, Any]], current: Iterable[Mapping[str, Any]]
+    previous: Iterable[Mapping[str, Any]], current: Iterable[Condition]
 ) -> list[Event]:
     """One Event per condition whose status changed (or appeared)."""
     before = {c.get("type"): c.get("status") for c in previous}
     events = []
     for condition in current:
-        if before.get(condition["type"]) == condition["status"]:
+        if before.get(condition.type) == condition.status:
             continue
-        healthy = condition["status"] == ConditionStatus.TRUE
-        kind = NORMAL if healthy or condition["reason"] in PROGRESS_REASONS else WARNING
-        events.append(Event(kind, condition["reason"], condition["message"]))
+        healthy = condition.status is ConditionStatus.TRUE
+        kind = NORMAL if healthy or condition.reason in PROGRESS_REASONS else WARNING
+        events.append(Event(kind, condition.reason, condition.message))
     return events

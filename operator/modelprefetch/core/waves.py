@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from modelprefetch.api.types import scale_int_or_percent
+from modelprefetch.backoff import exponential_delay
 from modelprefetch.core.labels import admitted_at, warm_key_for
 from modelprefetch.core.world import HolderPod, NodeInfo, Problem
 from modelprefetch.hold import EXIT_VERIFICATION_FAILED
@@ -135,7 +136,8 @@ def parse_time(value: object) -> datetime | None:
 
 def retry_delay(attempts: int, base: timedelta, cap: timedelta) -> timedelta:
     """Exponential backoff: base, 2*base, 4*base... capped."""
-    return min(base * (1 << max(attempts - 1, 0)), cap)
+    seconds = exponential_delay(attempts, base.total_seconds(), cap.total_seconds())
+    return timedelta(seconds=seconds)
 
 
 def wave_size(max_concurrent: int | str, desired: int) -> int:

@@ -1,9 +1,13 @@
-"""Everything the planner decides on, gathered by the handler into one frozen object.
+"""Everything the planner decides on, gathered into one frozen object.
 
-The handler (I/O side) fills a `World` from the API server and the registry; the pure
-`modelprefetch.core.planner.plan(world)` turns it into a `Plan`. Nothing here does I/O.
+`modelprefetch.reconciler.gather` (the I/O side) fills a `World` from the API server
+and the registry; the pure `modelprefetch.core.planner.plan(world)` turns it into a
+`Plan`. Nothing here does I/O.
 
 How to fill it:
+
+* `spec`: the parsed spec, or None with `spec_error` saying why it does not parse (the
+  planner then only reports it; reachable with the validating webhook off).
 
 * `nodes`: every Node of the cluster (the planner filters), with ALL their labels (the
   planner reads its own wave labels from them), taints from `spec.taints`, the runtime
@@ -77,7 +81,6 @@ class HolderPod:
     # why the mounted files are wrong to the termination message.
     waiting_reason: str | None = None
     waiting_message: str | None = None
-    terminated_reason: str | None = None
     terminated_message: str | None = None
     terminated_exit_code: int | None = None
     restart_count: int = 0
@@ -117,9 +120,10 @@ class World:
     name: str
     uid: str
     generation: int
-    spec: ModelDeploymentSpec
+    spec: ModelDeploymentSpec | None  # None: the spec does not parse, see spec_error
     now: datetime  # timezone-aware
     settings: PlannerSettings
+    spec_error: Problem | None = None
     previous_status: Mapping[str, Any] | None = None
     resolved: ResolvedArtifact | None = None
     resolve_error: Problem | None = None

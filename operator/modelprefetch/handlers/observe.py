@@ -12,51 +12,47 @@ import kopf
 
 from modelprefetch import constants
 from modelprefetch.core.world import ExistingDaemonSet, HolderPod, NodeInfo
-from modelprefetch.handlers import convert, triggers
+from modelprefetch.handlers.memo import services_of
+from modelprefetch.reconciler import objects
 
 OURS = {constants.LABEL_MANAGED_BY: constants.MANAGED_BY_VALUE}
-_node_prints: dict[str, tuple[Any, ...]] = {}
 
 
 @kopf.index("", "v1", "nodes")
 def nodes_index(body: kopf.Body, name: str, **_: Any) -> dict[str, NodeInfo]:
-    return {name: convert.node_info(body)}
+    return {name: objects.node_info(body)}
 
 
 @kopf.index("", "v1", "pods", labels=OURS)
 def holders_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], HolderPod]:
-    key = convert.owner_key(body)
-    return {key: convert.holder_pod(body)} if key else {}
+    key = objects.owner_key(body)
+    return {key: objects.holder_pod(body)} if key else {}
 
 
 @kopf.index("apps", "v1", "daemonsets", labels=OURS)
 def daemonsets_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str], ExistingDaemonSet]:
-    key, existing = convert.owner_key(body), convert.existing_daemonset(body)
+    key, existing = objects.owner_key(body), objects.existing_daemonset(body)
     return {key: existing} if key and existing else {}
 
 
 @kopf.on.event("", "v1", "nodes")
-async def node_changed(body: kopf.Body, name: str, type: str | None, **_: Any) -> None:
+async def node_changed(
+    body: kopf.Body, name: str, type: str | None, memo: kopf.Memo, **_: Any
+) -> None:
     """Wake every loop when what targeting depends on changed (not on heartbeats)."""
-    if type == "DELETED":
-        _node_prints.pop(name, None)
-        triggers.wake_all()
-        return
-    fingerprint = convert.node_fingerprint(convert.node_info(body))
-    if _node_prints.get(name) != fingerprint:
-        _node_prints[name] = fingerprint
-        triggers.wake_all()
+    fingerprint = None if type == "DELETED" else objects.node_fingerprint(objects.node_info(body))
+    services_of(memo).wakeups.node_changed(name, fingerprint)
 
 
 @kopf.on.event("", "v1", "pods", labels=OURS)
-async def holder_changed(body: kopf.Body, **_: Any) -> None:
-    key = convert.owner_key(body)
+async def holder_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    key = objects.owner_key(body)
     if key:
-        triggers.wake(key)
+        services_of(memo).wakeups.wake(key)
 
 
 @kopf.on.event("apps", "v1", "daemonsets", labels=OURS)
-async def daemonset_changed(body: kopf.Body, **_: Any) -> None:
-    key = convert.owner_key(body)
+async def daemonset_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    key = objects.owner_key(body)
     if key:
-        triggers.wake(key)
+        services_of(memo).wakeups.wake(key)

@@ -21,6 +21,7 @@ from typing import Any, Self
 import aiohttp
 
 from modelprefetch import __version__
+from modelprefetch.backoff import exponential_delay
 from modelprefetch.errors import (
     ModelPrefetchError,
     RegistryAuthError,
@@ -60,7 +61,7 @@ class RetryPolicy:
         hinted = _parse_retry_after(retry_after)
         if hinted is not None:
             return min(hinted, self.max_retry_after)
-        return float(min(self.base_delay * (2 ** (attempt - 1)), self.max_delay))
+        return exponential_delay(attempt, self.base_delay, self.max_delay)
 
 
 def _parse_retry_after(value: str | None) -> float | None:

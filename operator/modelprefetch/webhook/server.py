@@ -2,8 +2,9 @@
 
     POST /mutate-pods                  pod mutation (AdmissionReview v1)
     POST /validate-modeldeployments    ModelDeployment spec validation, deletion guard
-    GET  /healthz                      200 while the process serves
-    GET  /readyz                       200 once the index has its first full list
+
+Health and readiness are served once per process, on the health port
+(`modelprefetch.probes`), not here.
 
 Nothing here answers 500: malformed bodies get 400, bodies over the cap 413 (from
 aiohttp, before they are read), and an unexpected exception while deciding becomes an
@@ -92,14 +93,6 @@ def create_app(
     record = recorder or _default_recorder()
     app = web.Application(client_max_size=max_body)
 
-    async def healthz(_: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def readyz(_: web.Request) -> web.Response:
-        if index.synced:
-            return web.Response(text="ok")
-        return web.Response(status=503, text="ModelDeployments not loaded yet")
-
     app.router.add_post(
         MUTATE_PODS_PATH,
         _endpoint(WEBHOOK_MUTATE, lambda r: review_pod(r, index), record),
@@ -110,8 +103,6 @@ def create_app(
             WEBHOOK_VALIDATE, lambda r: review_modeldeployment(r, validate_spec, usage), record
         ),
     )
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
     return app
 
 

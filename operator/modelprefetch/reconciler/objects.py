@@ -88,7 +88,6 @@ def holder_pod(pod: Mapping[str, Any]) -> HolderPod:
         created=_time(meta.get("creationTimestamp")),
         waiting_reason=waiting.get("reason"),
         waiting_message=waiting.get("message"),
-        terminated_reason=terminated.get("reason"),
         terminated_message=terminated.get("message"),
         terminated_exit_code=int(exit_code) if exit_code is not None else None,
         restart_count=int(container.get("restartCount", 0) or 0),

@@ -8,7 +8,7 @@ from modelprefetch.core.builders import (
     ANNOTATION_REFERENCE,
     CONTAINER_NAME,
 )
-from modelprefetch.handlers import convert
+from modelprefetch.reconciler import objects
 
 
 def _node(**status: object) -> dict[str, object]:
@@ -25,7 +25,7 @@ def _node(**status: object) -> dict[str, object]:
 
 def test_node_info_reads_runtime_taints_and_readiness() -> None:
     """Runtime, labels, taints (empty value allowed) and the Ready condition."""
-    info = convert.node_info(_node())
+    info = objects.node_info(_node())
     assert info.runtime_version == "containerd://2.2.1"
     assert info.ready and not info.unschedulable
     assert info.taints[0].key == "gpu" and info.taints[0].value == ""
@@ -33,12 +33,12 @@ def test_node_info_reads_runtime_taints_and_readiness() -> None:
 
 def test_heartbeats_do_not_change_the_fingerprint() -> None:
     """Only what targeting reads changes the fingerprint, so heartbeats wake nobody."""
-    a = convert.node_fingerprint(convert.node_info(_node()))
-    b = convert.node_fingerprint(convert.node_info(_node(daemonEndpoints={"x": 1})))
+    a = objects.node_fingerprint(objects.node_info(_node()))
+    b = objects.node_fingerprint(objects.node_info(_node(daemonEndpoints={"x": 1})))
     assert a == b
     relabelled = _node()
     relabelled["metadata"]["labels"]["pool"] = "cpu"  # type: ignore[index]
-    assert convert.node_fingerprint(convert.node_info(relabelled)) != a
+    assert objects.node_fingerprint(objects.node_info(relabelled)) != a
 
 
 def test_holder_pod_keeps_the_hold_termination_message() -> None:
@@ -65,7 +65,7 @@ def test_holder_pod_keeps_the_hold_termination_message() -> None:
             ],
         },
     }
-    holder = convert.holder_pod(pod)
+    holder = objects.holder_pod(pod)
     assert holder.daemonset == "ds" and holder.node_name == "n1" and not holder.ready
     assert holder.waiting_reason == "CrashLoopBackOff"
     assert holder.terminated_exit_code == 3
@@ -80,12 +80,12 @@ def test_deleting_pod_is_not_ready() -> None:
         "spec": {},
         "status": {"conditions": [{"type": "Ready", "status": "True"}]},
     }
-    assert convert.holder_pod(pod).ready is False
+    assert objects.holder_pod(pod).ready is False
 
 
 def test_daemonset_without_our_annotations_is_ignored() -> None:
     """Only DaemonSets the builder annotated are ours."""
-    assert convert.existing_daemonset({"metadata": {"name": "x"}}) is None
+    assert objects.existing_daemonset({"metadata": {"name": "x"}}) is None
     ours = {
         "metadata": {
             "name": "x",
@@ -96,13 +96,13 @@ def test_daemonset_without_our_annotations_is_ignored() -> None:
             },
         }
     }
-    existing = convert.existing_daemonset(ours)
+    existing = objects.existing_daemonset(ours)
     assert existing is not None and existing.label_key == "prefetch.modelprefetch.io/abc"
 
 
 def test_owner_key_needs_our_label_and_a_namespace() -> None:
     """Foreign pods map to no ModelDeployment."""
-    assert convert.owner_key({"metadata": {"namespace": "ns"}}) is None
-    assert convert.owner_key(
+    assert objects.owner_key({"metadata": {"namespace": "ns"}}) is None
+    assert objects.owner_key(
         {"metadata": {"namespace": "ns", "labels": {"modelprefetch.io/modeldeployment": "m"}}}
     ) == ("ns", "m")

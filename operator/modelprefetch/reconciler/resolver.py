@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from modelprefetch import metrics
 from modelprefetch.api.v1alpha1 import ModelDeploymentSpec
+from modelprefetch.backoff import exponential_delay
 from modelprefetch.core.world import Problem
 from modelprefetch.errors import CredentialsError, KubernetesNotFoundError, ModelPrefetchError
 from modelprefetch.k8s.client import KubeClient
@@ -27,6 +28,7 @@ from modelprefetch.oci.reference import parse_reference
 from modelprefetch.oci.resolve import resolve
 
 DOCKERCONFIG_TYPE = "kubernetes.io/dockerconfigjson"
+FIRST_RETRY_SECONDS = 5.0  # after the first failed resolve; doubles up to the maximum
 
 
 @dataclass
@@ -40,23 +42,23 @@ class Resolution:
     failures: int = 0
     derive_error: Problem | None = None
 
+    def _wait(self, refresh: timedelta, max_backoff: float) -> float:
+        """Seconds after `at` until the next resolve: back-off after errors, else refresh."""
+        if self.error is not None:
+            return exponential_delay(self.failures, FIRST_RETRY_SECONDS, max_backoff)
+        return refresh.total_seconds()
+
     def due(self, key: str, refresh: timedelta, now: datetime, max_backoff: float) -> bool:
+        """Whether to resolve now: a new key, never resolved, or the wait has passed."""
         if key != self.key or self.at is None:
             return True
-        if self.error is not None:
-            backoff = min(max_backoff, 5.0 * 2 ** max(self.failures - 1, 0))
-            return now - self.at >= timedelta(seconds=backoff)
-        return now - self.at >= refresh
+        return (now - self.at).total_seconds() >= self._wait(refresh, max_backoff)
 
     def retry_in(self, refresh: timedelta, now: datetime, max_backoff: float) -> float:
+        """Seconds until `due` turns True for the same key."""
         if self.at is None:
             return 0.0
-        wait = (
-            min(max_backoff, 5.0 * 2 ** max(self.failures - 1, 0))
-            if self.error
-            else refresh.total_seconds()
-        )
-        return max(0.0, wait - (now - self.at).total_seconds())
+        return max(0.0, self._wait(refresh, max_backoff) - (now - self.at).total_seconds())
 
 
 async def read_credentials(

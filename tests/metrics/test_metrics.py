@@ -222,29 +222,6 @@ def test_set_leader_reports_the_lease() -> None:
     assert value("modelprefetch_leader") == 0
 
 
-def test_parse_kubelet_pull_reads_durations_and_size() -> None:
-    """A current kubelet Pulled message gives pull time, total time and image size."""
-    message = (
-        'Successfully pulled image "reg.local/models/llm@sha256:abc" in 1m2.5s '
-        "(1m4.25s including waiting). Image size: 123456 bytes."
-    )
-    assert metrics.parse_kubelet_pull(message) == metrics.KubeletPull(62.5, 64.25, 123456)
-
-
-def test_parse_kubelet_pull_accepts_the_older_message_without_size() -> None:
-    """Kubelets before 1.30 omit the image size; milliseconds parse too."""
-    message = 'Successfully pulled image "busybox" in 850ms (1.2s including waiting)'
-    assert metrics.parse_kubelet_pull(message) == metrics.KubeletPull(0.85, 1.2, None)
-
-
-def test_parse_kubelet_pull_ignores_other_messages() -> None:
-    """'Already present' and pulling messages are not pulls."""
-    assert (
-        metrics.parse_kubelet_pull('Container image "busybox" already present on machine') is None
-    )
-    assert metrics.parse_kubelet_pull('Pulling image "busybox"') is None
-
-
 async def test_metrics_server_serves_the_registry() -> None:
     """start_metrics_server answers GET /metrics with our metrics in text format."""
     runner = await metrics.start_metrics_server("127.0.0.1", 0)

@@ -11,9 +11,9 @@ import pytest
 from modelprefetch.api.v1alpha1 import parse_spec
 from modelprefetch.core.world import Problem
 from modelprefetch.errors import CredentialsError
-from modelprefetch.handlers.resolver import Resolution, read_credentials, refresh
 from modelprefetch.k8s.client import KubeClient
 from modelprefetch.k8s.resources import SECRETS
+from modelprefetch.reconciler.resolver import Resolution, read_credentials, refresh
 from tests.k8s.fakeapi import FakeApi
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -9,20 +9,16 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from modelprefetch.errors import KubernetesError
-from modelprefetch.handlers.webhook_runner import (
-    RunningWebhook,
-    SelectorSync,
-    apply_selector_entries,
-    patch_ca_bundles,
-)
 from modelprefetch.k8s.client import KubeClient
 from modelprefetch.k8s.resources import Resource
-from modelprefetch.operator_main import Health
+from modelprefetch.probes import Health
 from modelprefetch.settings import Settings
 from modelprefetch.webhook.index import ModelIndex
+from modelprefetch.webhook_service.runner import RunningWebhook
+from modelprefetch.webhook_service.selectors import SelectorSync, apply_selector_entries
+from modelprefetch.webhook_service.tls import patch_ca_bundles
 from tests.chart_renders import golden_object
-
-from .helpers import apply_patch, md
+from tests.webhook.helpers import apply_patch, md
 
 SELECTING = {
     "model": {"reference": "registry.local/models/m:v1"},

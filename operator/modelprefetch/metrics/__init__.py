@@ -1,0 +1,84 @@
+"""Prometheus metrics of the operator, on one dedicated registry.
+
+Every metric is named `modelprefetch_<thing>_<unit>` and lives on `REGISTRY` (never the
+global registry, so tests and the `hold` command stay clean). Other modules call the
+typed helpers re-exported here rather than the metric objects, so label names
+stay in one place.
+
+    per ModelDeployment (labels namespace, model)
+      modelprefetch_model_desired_nodes               gauge      nodes the model should be on
+      modelprefetch_model_nodes{state}                gauge      nodes per state (NODE_STATES)
+      modelprefetch_model_size_bytes                  gauge      bytes one node pulls
+      modelprefetch_model_resolved                    gauge      1 resolved, 0 last resolve failed
+      modelprefetch_resolve_duration_seconds          histogram  registry resolve time
+      modelprefetch_resolve_errors_total{reason}      counter    failed resolves by error reason
+      modelprefetch_prefetch_duration_seconds         histogram  per-node prefetch time
+    per node (labels namespace, model, node; record_node_states() keeps the set exact)
+      modelprefetch_node_state{state}                 gauge      1 for the node's current state
+      modelprefetch_node_prefetch_duration_seconds    gauge      last prefetch time on the node
+    operator
+      modelprefetch_reconcile_duration_seconds        histogram  one reconcile
+      modelprefetch_reconcile_errors_total            counter    reconciles that raised
+      modelprefetch_webhook_requests_total{webhook, decision}    admission reviews answered
+      modelprefetch_webhook_request_duration_seconds{webhook}   admission latency
+      modelprefetch_leader                            gauge      1 on the replica that reconciles
+                                                             (followers drop per-model series)
+      modelprefetch_build_info{version}               gauge      always 1
+
+    registry.py   the registry and the /metrics endpoint
+    models.py     per-ModelDeployment and per-node series
+    operator.py   reconciles, admission reviews, leadership, build info
+"""
+
+from modelprefetch.metrics.models import (
+    NODE_STATES,
+    forget_all_models,
+    forget_model,
+    forget_node,
+    node_state,
+    observe_prefetch,
+    observe_resolve,
+    record_model_state,
+    record_node_states,
+)
+from modelprefetch.metrics.operator import (
+    DECISION_ALLOWED,
+    DECISION_DENIED,
+    DECISION_ERROR,
+    DECISION_PATCHED,
+    WEBHOOK_BUCKETS,
+    WEBHOOK_LATENCY,
+    WEBHOOK_MUTATE_PODS,
+    WEBHOOK_REQUESTS,
+    WEBHOOK_VALIDATE_MODELDEPLOYMENTS,
+    observe_reconcile,
+    observe_webhook,
+    set_leader,
+)
+from modelprefetch.metrics.registry import REGISTRY, start_metrics_server
+
+__all__ = [
+    "DECISION_ALLOWED",
+    "DECISION_DENIED",
+    "DECISION_ERROR",
+    "DECISION_PATCHED",
+    "NODE_STATES",
+    "REGISTRY",
+    "WEBHOOK_BUCKETS",
+    "WEBHOOK_LATENCY",
+    "WEBHOOK_MUTATE_PODS",
+    "WEBHOOK_REQUESTS",
+    "WEBHOOK_VALIDATE_MODELDEPLOYMENTS",
+    "forget_all_models",
+    "forget_model",
+    "forget_node",
+    "node_state",
+    "observe_prefetch",
+    "observe_reconcile",
+    "observe_resolve",
+    "observe_webhook",
+    "record_model_state",
+    "record_node_states",
+    "set_leader",
+    "start_metrics_server",
+]

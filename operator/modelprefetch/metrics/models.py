@@ -1,0 +1,198 @@
+"""Per-ModelDeployment and per-node metrics (labels namespace, model[, node]).
+
+Only the leader reconciles, so only it reports these; `forget_all_models` drops them
+when a replica stops leading, `forget_model` when a ModelDeployment is deleted, and
+`record_node_states` keeps the per-node table exact on every reconcile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from modelprefetch.metrics.registry import REGISTRY
+
+NODE_STATES: Final = ("ready", "pulling", "waiting", "failed")
+"""States a node can be in for one model; `desired` is reported apart."""
+
+_MODEL = ("namespace", "model")
+_NODE = ("namespace", "model", "node")
+
+# Model pulls take from seconds (small, cached layers) to hours (100+ GiB).
+PREFETCH_BUCKETS: Final = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
+RESOLVE_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+MODEL_DESIRED_NODES: Final = Gauge(
+    "modelprefetch_model_desired_nodes",
+    "Nodes a ModelDeployment targets.",
+    _MODEL,
+    registry=REGISTRY,
+)
+MODEL_NODES: Final = Gauge(
+    "modelprefetch_model_nodes",
+    "Nodes of a ModelDeployment per prefetch state (ready, pulling, waiting, failed).",
+    (*_MODEL, "state"),
+    registry=REGISTRY,
+)
+MODEL_SIZE: Final = Gauge(
+    "modelprefetch_model_size_bytes",
+    "Bytes of the resolved model that each node pulls.",
+    _MODEL,
+    registry=REGISTRY,
+)
+MODEL_RESOLVED: Final = Gauge(
+    "modelprefetch_model_resolved",
+    "1 if the model reference resolved on the last attempt, 0 if it failed.",
+    _MODEL,
+    registry=REGISTRY,
+)
+RESOLVE_DURATION: Final = Histogram(
+    "modelprefetch_resolve_duration_seconds",
+    "Time to resolve a model reference in its registry (manifest, config, mountable image).",
+    _MODEL,
+    buckets=RESOLVE_BUCKETS,
+    registry=REGISTRY,
+)
+RESOLVE_ERRORS: Final = Counter(
+    "modelprefetch_resolve_errors_total",
+    "Failed model resolves, by error reason.",
+    (*_MODEL, "reason"),
+    registry=REGISTRY,
+)
+PREFETCH_DURATION: Final = Histogram(
+    "modelprefetch_prefetch_duration_seconds",
+    "Time from a node's admission to a prefetch wave until its holder pod is Ready"
+    " (the model is pulled and verified).",
+    _MODEL,
+    buckets=PREFETCH_BUCKETS,
+    registry=REGISTRY,
+)
+NODE_STATE: Final = Gauge(
+    "modelprefetch_node_state",
+    "1 for the current prefetch state of a model on a node.",
+    (*_NODE, "state"),
+    registry=REGISTRY,
+)
+NODE_PREFETCH_DURATION: Final = Gauge(
+    "modelprefetch_node_prefetch_duration_seconds",
+    "Duration of the last completed prefetch of a model on a node.",
+    _NODE,
+    registry=REGISTRY,
+)
+
+
+def record_model_state(
+    namespace: str,
+    name: str,
+    *,
+    desired: int,
+    ready: int,
+    pulling: int,
+    waiting: int,
+    failed: int,
+    size_bytes: int | None = None,
+) -> None:
+    """Publish the node counts (and the size, once known) of one ModelDeployment."""
+    MODEL_DESIRED_NODES.labels(namespace, name).set(desired)
+    for state, count in zip(NODE_STATES, (ready, pulling, waiting, failed), strict=True):
+        MODEL_NODES.labels(namespace, name, state).set(count)
+    if size_bytes is not None:
+        MODEL_SIZE.labels(namespace, name).set(size_bytes)
+
+
+def observe_resolve(namespace: str, name: str, seconds: float, error_reason: str | None) -> None:
+    """Record one resolve attempt; `error_reason` is the error's `reason`, None on success."""
+    RESOLVE_DURATION.labels(namespace, name).observe(seconds)
+    MODEL_RESOLVED.labels(namespace, name).set(0 if error_reason else 1)
+    if error_reason:
+        RESOLVE_ERRORS.labels(namespace, name, error_reason).inc()
+
+
+# (namespace, model, node) -> the last prefetch duration observed there.
+_last_prefetch: dict[tuple[str, str, str], float] = {}
+
+
+def observe_prefetch(namespace: str, name: str, node: str, seconds: float) -> None:
+    """Record a completed prefetch of a model on a node.
+
+    Idempotent per node and duration: a level-triggered reconcile may report every Ready
+    holder pod each time (its duration, admission to Ready, does not change);
+    only a new duration on that node is observed again.
+    """
+    key = (namespace, name, node)
+    if _last_prefetch.get(key) == seconds:
+        return
+    _last_prefetch[key] = seconds
+    PREFETCH_DURATION.labels(namespace, name).observe(seconds)
+    NODE_PREFETCH_DURATION.labels(namespace, name, node).set(seconds)
+
+
+def node_state(namespace: str, name: str, node: str, state: str) -> None:
+    """Set the current state of a model on a node (one of NODE_STATES)."""
+    if state not in NODE_STATES:
+        raise ValueError(f"unknown node state {state!r}, expected one of {NODE_STATES}")
+    for other in NODE_STATES:
+        if other != state:
+            NODE_STATE.remove(namespace, name, node, other)
+    NODE_STATE.labels(namespace, name, node, state).set(1)
+
+
+def record_node_states(namespace: str, name: str, states: Mapping[str, str]) -> None:
+    """Set the state of every target node of a model (node -> one of NODE_STATES).
+
+    Nodes reported before but missing now are forgotten, so one call per reconcile
+    keeps the per-node table exact.
+    """
+    for node, state in states.items():
+        node_state(namespace, name, node, state)
+    known = {labels[2] for labels in _children(NODE_STATE) if labels[:2] == (namespace, name)}
+    known |= {node for (ns, model, node) in _last_prefetch if (ns, model) == (namespace, name)}
+    for node in known - states.keys():
+        forget_node(namespace, name, node)
+
+
+def forget_node(namespace: str, name: str, node: str) -> None:
+    """Drop the per-node series of a model on a node that left the target set."""
+    for state in NODE_STATES:
+        NODE_STATE.remove(namespace, name, node, state)
+    NODE_PREFETCH_DURATION.remove(namespace, name, node)
+    _last_prefetch.pop((namespace, name, node), None)
+
+
+_PER_MODEL: Final = (
+    MODEL_DESIRED_NODES,
+    MODEL_NODES,
+    MODEL_SIZE,
+    MODEL_RESOLVED,
+    RESOLVE_DURATION,
+    RESOLVE_ERRORS,
+    PREFETCH_DURATION,
+    NODE_STATE,
+    NODE_PREFETCH_DURATION,
+)
+
+
+def forget_model(namespace: str, name: str) -> None:
+    """Drop every series of a deleted ModelDeployment."""
+    key = (namespace, name)
+    for metric in _PER_MODEL:
+        for labels in _children(metric):
+            if labels[:2] == key:
+                metric.remove(*labels)
+    for seen in [seen for seen in _last_prefetch if seen[:2] == key]:
+        del _last_prefetch[seen]
+
+
+def forget_all_models() -> None:
+    """Drop every per-model and per-node series (a replica that stops leading)."""
+    for metric in _PER_MODEL:
+        metric.clear()
+    _last_prefetch.clear()
+
+
+def _children(metric: Gauge | Counter | Histogram) -> list[tuple[str, ...]]:
+    # prometheus_client keeps children in `_metrics`; there is no public listing.
+    with metric._lock:
+        return [tuple(labels) for labels in metric._metrics]

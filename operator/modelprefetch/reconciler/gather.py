@@ -1,0 +1,104 @@
+"""Gather: one ModelDeployment and what surrounds it -> the frozen `World` the planner reads.
+
+Like cert-manager's gatherer, this step only reads: the spec (an invalid one becomes
+`World.spec_error`, a case the planner handles), the resolution of the reference (from
+the registry, cached), and the nodes, holder pods and DaemonSets the kopf indexes hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from modelprefetch.api.v1alpha1 import ModelDeploymentSpec, parse_spec
+from modelprefetch.api.validation import describe
+from modelprefetch.core.world import (
+    ExistingDaemonSet,
+    HolderPod,
+    NodeInfo,
+    PlannerSettings,
+    Problem,
+    World,
+)
+from modelprefetch.reconciler import resolver
+from modelprefetch.reconciler.services import Services
+from modelprefetch.settings import Settings
+
+MAX_SPEC_ERROR = 1000  # characters of field errors in the Ready condition
+
+
+@dataclass(frozen=True, slots=True)
+class Surroundings:
+    """What the kopf indexes hold about one ModelDeployment (no API call per reconcile)."""
+
+    nodes: tuple[NodeInfo, ...] = ()
+    holder_pods: tuple[HolderPod, ...] = ()
+    daemonsets: tuple[ExistingDaemonSet, ...] = ()
+
+
+def planner_settings(settings: Settings) -> PlannerSettings:
+    """The operator settings the planner and the builders read."""
+    return PlannerSettings(
+        holder_image=settings.holder_image,
+        holder_image_pull_policy=settings.holder_image_pull_policy,
+    )
+
+
+def read_spec(raw: Mapping[str, Any]) -> tuple[ModelDeploymentSpec | None, Problem | None]:
+    """The parsed spec, or None and why it is invalid (the webhook would have said so)."""
+    try:
+        return parse_spec(raw), None
+    except ValidationError as exc:
+        message = f"The spec is invalid: {describe(exc)}"[:MAX_SPEC_ERROR]
+        return None, Problem("InvalidSpec", message)
+
+
+async def gather(
+    services: Services,
+    resolution: resolver.Resolution | None,
+    body: Mapping[str, Any],
+    surroundings: Surroundings,
+    *,
+    now: datetime | None = None,
+) -> World:
+    """The World of the ModelDeployment `body`, resolving its reference when due.
+
+    Without a `resolution` (deletion) the registry is not asked and nothing is resolved.
+    """
+    meta = body.get("metadata") or {}
+    namespace, name = meta.get("namespace") or "", meta.get("name") or ""
+    spec, spec_error = read_spec(body.get("spec") or {})
+    if resolution is None:
+        resolution = resolver.Resolution()
+    elif spec is not None:
+        await resolver.refresh(
+            resolution,
+            kube=services.kube,
+            namespace=namespace,
+            name=name,
+            spec=spec,
+            insecure=services.settings.insecure_registries,
+            max_backoff=services.settings.registry_retry_max_seconds,
+        )
+    return World(
+        namespace=namespace,
+        name=name,
+        uid=meta.get("uid") or "",
+        generation=int(meta.get("generation") or 0),
+        spec=spec,
+        spec_error=spec_error,
+        now=now or datetime.now(UTC),
+        settings=planner_settings(services.settings),
+        previous_status=dict(body.get("status") or {}),
+        resolved=resolution.artifact if spec is not None else None,
+        resolve_error=resolution.error,
+        resolved_at=resolution.at,
+        derive_error=resolution.derive_error,
+        nodes=surroundings.nodes,
+        holder_pods=surroundings.holder_pods,
+        daemonsets=surroundings.daemonsets,
+    )

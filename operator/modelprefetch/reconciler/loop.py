@@ -1,0 +1,108 @@
+"""One ModelDeployment's level-based loop: gather -> plan -> apply, then sleep.
+
+The loop sleeps until the planner's requeue time, the resolver's retry time or the
+periodic resync, or until an event about its nodes, pods, DaemonSets or its own spec
+wakes it. Every step is idempotent, so an operator restart at any point converges.
+Deletion removes the DaemonSets and every node label the operator set.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from modelprefetch import metrics
+from modelprefetch.core.cleanup import plan_cleanup
+from modelprefetch.core.planner import plan
+from modelprefetch.errors import ModelPrefetchError
+from modelprefetch.reconciler import apply, resolver
+from modelprefetch.reconciler.apply import EmitEvent, Logger
+from modelprefetch.reconciler.gather import Surroundings, gather
+from modelprefetch.reconciler.services import Services
+
+MIN_WAIT = 0.5  # seconds between two passes, whatever is due
+ERROR_RETRY_SECONDS = 10.0  # after a pass failed with a temporary error
+
+
+async def reconcile_once(
+    services: Services,
+    resolution: resolver.Resolution,
+    body: Mapping[str, Any],
+    surroundings: Surroundings,
+    emit: EmitEvent,
+    logger: Logger,
+) -> float:
+    """One pass; returns the seconds until the next pass is due."""
+    world = await gather(services, resolution, body, surroundings)
+    decided = plan(world)
+    kube, namespace, name = services.kube, world.namespace, world.name
+    await apply.apply_changes(kube, namespace, decided, logger)
+    if world.spec is not None and decided.publish_derived_image and not resolution.derive_error:
+        await resolver.publish_derived(
+            resolution,
+            kube=kube,
+            namespace=namespace,
+            spec=world.spec,
+            insecure=services.settings.insecure_registries,
+        )
+        return 0.0  # plan again with the derived image (or the error) known
+    await apply.report(kube, namespace, name, decided, emit)
+    waits = [services.settings.resync_seconds]
+    if world.spec is not None:
+        refresh = world.spec.model.refresh_interval
+        retry_max = services.settings.registry_retry_max_seconds
+        waits.append(resolution.retry_in(refresh, world.now, retry_max))
+    if decided.requeue_after is not None:
+        waits.append(decided.requeue_after)
+    return max(MIN_WAIT, min(waits))
+
+
+async def run(
+    services: Services,
+    body: Mapping[str, Any],
+    surroundings: Callable[[], Surroundings],
+    stopped: Callable[[], bool],
+    emit: EmitEvent,
+    logger: Logger,
+) -> None:
+    """Reconcile `body` (kept current by kopf) until `stopped()`."""
+    meta = body.get("metadata") or {}
+    key = (meta.get("namespace") or "", meta.get("name") or "")
+    wakeups = services.wakeups
+    wakeups.register(key)
+    resolution = resolver.Resolution()
+    try:
+        while not stopped():
+            started = time.monotonic()
+            try:
+                wait = await reconcile_once(
+                    services, resolution, body, surroundings(), emit, logger
+                )
+                metrics.observe_reconcile(time.monotonic() - started, error=False)
+            except ModelPrefetchError as exc:
+                metrics.observe_reconcile(time.monotonic() - started, error=True)
+                wait = ERROR_RETRY_SECONDS if exc.temporary else services.settings.resync_seconds
+                logger.warning(
+                    "Reconcile failed (%s), retrying in %.0fs: %s", exc.reason, wait, exc.message
+                )
+            await wakeups.wait(key, wait)
+    finally:
+        wakeups.unregister(key)
+
+
+async def cleanup(
+    services: Services, body: Mapping[str, Any], surroundings: Surroundings, logger: Logger
+) -> None:
+    """Remove the DaemonSets and every node label this ModelDeployment set."""
+    meta = body.get("metadata") or {}
+    namespace, name = meta.get("namespace") or "", meta.get("name") or ""
+    world = await gather(services, None, body, surroundings)  # no registry call
+    decided = plan_cleanup(world)
+    await apply.apply_changes(services.kube, namespace, decided, logger)
+    metrics.forget_model(namespace, name)
+    logger.info(
+        "Cleaned up: %d DaemonSets, %d label keys",
+        len(decided.delete_daemonsets),
+        len(decided.label_keys),
+    )

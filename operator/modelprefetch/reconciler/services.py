@@ -1,0 +1,23 @@
+"""What the reconcile services are given to work with, in one explicit object.
+
+`modelprefetch run` builds one `Services` and hands it to kopf as its memo
+(`handlers.memo`); every handler reaches the same instance through its `memo`
+argument. Tests build their own. No module-level state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from modelprefetch.k8s.client import KubeClient
+from modelprefetch.reconciler.wakeups import Wakeups
+from modelprefetch.settings import Settings
+
+
+@dataclass
+class Services:
+    """The operator's settings, its Kubernetes client and the loops' wake-ups."""
+
+    settings: Settings
+    kube: KubeClient
+    wakeups: Wakeups = field(default_factory=Wakeups)
