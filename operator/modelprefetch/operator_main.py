@@ -27,6 +27,8 @@ from modelprefetch.probes import Health, serve_http
 from modelprefetch.reconciler.services import Services
 from modelprefetch.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 def _register_handlers() -> None:
     # Importing the modules registers their kopf handlers.
@@ -124,13 +126,20 @@ async def run_operator(settings: Settings) -> int:
             crashed = (
                 operator in done and not operator.cancelled() and (operator.exception() is not None)
             )
-            failed = (keeper is not None and keeper in done) or crashed
+            lost_lease = keeper is not None and keeper in done
+            failed = lost_lease or crashed
             stop.set()
             for task in pending:
                 if task is not operator:
                     task.cancel()
+            if lost_lease:
+                # A standby may take over as soon as the lease expires on its clock, a few
+                # seconds after our renew deadline: no handler may write after that, so
+                # kopf is cancelled now instead of being given time to finish gracefully.
+                log.error("Lost the leader Lease; stopping reconciliation at once")
+                operator.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(operator, timeout=15)
+                await asyncio.wait_for(operator, timeout=2 if lost_lease else 15)
             return 1 if failed else 0
         finally:
             metrics.set_leader(False)
