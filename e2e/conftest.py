@@ -28,6 +28,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--kubeconfig", default=None, help="use this cluster instead of a local one")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "runs_last: run after every other test of the session")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked runs_last (the secret-leak grep) go to the end of the session, so they
+    see what every other test wrote."""
+    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
+
+
 @pytest.fixture(scope="session")
 def e2e_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One folder for the session's cluster state; logs go to .tmp/e2e-logs for CI."""

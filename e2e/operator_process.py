@@ -50,6 +50,10 @@ class OperatorProcess:
     webhook_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # --set values for the chart's RBAC render. The session's tests put pull secrets in fresh
+    # namespaces no list can name in advance, hence the cluster-wide opt-in by default;
+    # e2e/operator_tests/test_pull_secret_rbac.py runs the chart's default with a list.
+    chart_sets: tuple[str, ...] = ("rbac.clusterWideSecrets=true",)
 
     @property
     def webhook_url(self) -> str:
@@ -96,7 +100,10 @@ class OperatorProcess:
         self.cluster.kubectl("apply", "-f", "-", input=webhooks)
 
     def _service_account_kubeconfig(self) -> Path:
-        rendered = render_chart(show_only=["templates/serviceaccount.yaml", "templates/rbac.yaml"])
+        rendered = render_chart(
+            sets=self.chart_sets,
+            show_only=["templates/serviceaccount.yaml", "templates/rbac.yaml"],
+        )
         self.cluster.kubectl("apply", "-f", "-", input=rendered)
         token = self.cluster.kubectl(
             "create", "token", RELEASE, "-n", NAMESPACE, "--duration=24h"

@@ -15,7 +15,15 @@ import pytest
 from tests.chart_renders import GOLDEN_DIR, golden_file, render_set, values_file, values_sets
 
 # The cases the chart promises to render; a new values file joins them automatically.
-EXPECTED_SETS = {"defaults", "external-operator", "cert-manager", "monitoring", "restricted"}
+EXPECTED_SETS = {
+    "defaults",
+    "external-operator",
+    "cert-manager",
+    "monitoring",
+    "restricted",
+    "secret-namespaces",
+    "cluster-wide-secrets",
+}
 UPDATE = os.environ.get("UPDATE_GOLDEN", "") not in ("", "0")
 
 

@@ -67,7 +67,6 @@ ALLOWED = [
     ("delete", "daemonsets.apps", OTHER),
     ("watch", "pods", "*"),
     ("patch", "nodes", ""),
-    ("get", "secrets", OTHER),
     ("create", "secrets", "own"),
     ("update", "secrets/{release}-webhook-tls", "own"),
     ("create", "leases.coordination.k8s.io", "own"),
@@ -80,6 +79,8 @@ ALLOWED = [
     ),
 ]
 DENIED = [
+    # Pull secrets only where rbac.secretNamespaces lists the namespace (test_rbac_secrets).
+    ("get", "secrets", OTHER),
     ("list", "secrets", OTHER),
     ("update", "secrets/other", "own"),
     ("delete", "modeldeployments.modelprefetch.io", OTHER),

@@ -11,6 +11,7 @@
     ├── ModelFormatError               manifest/config not understood; names the field
     │                                  (permanent)
     ├── CredentialsError               pull secret missing or malformed       (permanent)
+    │   └── PullSecretForbiddenError   RBAC refuses reading the pull secret   (permanent)
     ├── PackError                      `pack` input problems                  (permanent)
     └── KubernetesError                API server call failed                 (temporary)
         └── KubernetesNotFoundError    object is gone                         (permanent)
@@ -96,6 +97,22 @@ class CredentialsError(ModelPrefetchError):
     """A pull secret is missing or malformed."""
 
     reason = "InvalidPullSecret"
+
+
+class PullSecretForbiddenError(CredentialsError):
+    """The API server refused the operator reading a pull secret (403): the chart grants
+    Secret reads only in the namespaces rbac.secretNamespaces lists."""
+
+    reason = "PullSecretForbidden"
+
+    def __init__(self, namespace: str, name: str) -> None:
+        super().__init__(
+            f"The operator may not read pull secret {namespace}/{name} (403 Forbidden): add "
+            f"{namespace!r} to the chart value rbac.secretNamespaces (or set "
+            "rbac.clusterWideSecrets=true) and upgrade the release"
+        )
+        self.namespace = namespace
+        self.secret_name = name
 
 
 class PackError(ModelPrefetchError):

@@ -17,7 +17,13 @@ from modelprefetch import metrics
 from modelprefetch.api.v1alpha1 import ModelDeploymentSpec
 from modelprefetch.backoff import exponential_delay
 from modelprefetch.core.world import Problem
-from modelprefetch.errors import CredentialsError, KubernetesNotFoundError, ModelPrefetchError
+from modelprefetch.errors import (
+    CredentialsError,
+    KubernetesError,
+    KubernetesNotFoundError,
+    ModelPrefetchError,
+    PullSecretForbiddenError,
+)
 from modelprefetch.k8s.client import KubeClient
 from modelprefetch.k8s.resources import SECRETS
 from modelprefetch.oci.artifact import ResolvedArtifact
@@ -78,6 +84,10 @@ async def read_credentials(
                 f"(type {DOCKERCONFIG_TYPE}) or remove it from spec.model.pullSecrets",
                 reason="PullSecretNotFound",
             ) from exc
+        except KubernetesError as exc:
+            if exc.status != 403:
+                raise
+            raise PullSecretForbiddenError(namespace, secret_ref.name) from exc
         versions.append(secret.get("metadata", {}).get("resourceVersion", ""))
         if secret.get("type") != DOCKERCONFIG_TYPE:
             raise CredentialsError(
