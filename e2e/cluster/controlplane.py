@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from e2e.cluster import procs
+from e2e.cluster import kwok_pull, procs
 from e2e.cluster.netns import CONTROL_PLANE_IP, SERVICE_CIDR
 from e2e.cluster.pki import PKI
 from e2e.cluster.tools import bin_dir, free_port, tool_path
@@ -25,8 +25,9 @@ FAKE_ANNOTATION = "kwok.x-k8s.io/node"
 HELD_NODE_PREFIX = "held-"
 
 
-def kwok_stages(dest: Path) -> Path:
-    """kwok's stock node/pod stages, with pod-ready skipping pods on held-* nodes."""
+def kwok_stages(dest: Path, pull_delay_ms: tuple[int, int] | None = None) -> Path:
+    """kwok's stock node/pod stages, with pod-ready skipping pods on held-* nodes (and, with
+    `pull_delay_ms`, pods with an image volume taking that long: kwok_pull)."""
     docs: list[dict[str, Any]] = []
     names = [
         "node-initialize",
@@ -51,6 +52,8 @@ def kwok_stages(dest: Path) -> Path:
             # Fake pulls take 0.2-1s instead of 1-6s; tests wait less, nothing else changes.
             stage["spec"]["delay"]["durationMilliseconds"] = 200
             stage["spec"]["delay"]["jitterDurationMilliseconds"] = 800
+            if pull_delay_ms is not None:
+                docs.append(kwok_pull.split_pod_ready(stage, pull_delay_ms))
         if name == "node-heartbeat":
             stage["spec"]["delay"]["durationMilliseconds"] = 15000
         docs.append(stage)
@@ -60,12 +63,34 @@ def kwok_stages(dest: Path) -> Path:
 
 @dataclass
 class LocalCluster:
-    """A control plane rooted at `workdir`; `kubeconfig` is admin."""
+    """A control plane rooted at `workdir`; `kubeconfig` is admin. For benchmarks:
+    `audit_policy` logs to `audit_log`; `node_monitor_grace_seconds` tolerates late kwok
+    heartbeats (1,000+ fake nodes on 2 cores); `pull_delay_ms`: see kwok_stages."""
 
     workdir: Path
     logdir: Path
     procs: list[procs.Proc] = field(default_factory=list)
     apiserver_port: int = 0
+    audit_policy: dict[str, Any] | None = None
+    node_monitor_grace_seconds: int | None = None
+    pull_delay_ms: tuple[int, int] | None = None
+
+    @property
+    def audit_log(self) -> Path:
+        return self.workdir / "audit.log"
+
+    def _audit_flags(self) -> list[str]:
+        if self.audit_policy is None:
+            return []
+        policy = self.workdir / "audit-policy.yaml"
+        policy.write_text(yaml.safe_dump(self.audit_policy))
+        # batch mode writes off the request path, so auditing does not slow requests down
+        log = self.audit_log
+        return [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={log}",
+            "--audit-log-mode=batch",
+        ]
 
     @property
     def kubeconfig(self) -> Path:
@@ -219,6 +244,7 @@ class LocalCluster:
                 f"--kubelet-client-certificate={admin[0]}",
                 f"--kubelet-client-key={admin[1]}",
                 "--enable-priority-and-fairness=false",
+                *self._audit_flags(),
             ],
             self.logdir,
         )
@@ -230,6 +256,8 @@ class LocalCluster:
             apiserver,
         )
 
+        grace = self.node_monitor_grace_seconds
+        stages = kwok_stages(self.workdir / "kwok-stages.yaml", self.pull_delay_ms)
         common = [
             f"--kubeconfig={kc}",
             f"--authentication-kubeconfig={kc}",
@@ -250,6 +278,7 @@ class LocalCluster:
                     f"--cluster-signing-cert-file={pki.ca_crt}",
                     f"--cluster-signing-key-file={pki.ca_key}",
                     "--controllers=*,-nodeipam,-cloud-node-lifecycle",
+                    *([f"--node-monitor-grace-period={grace}s"] if grace else []),
                 ],
                 self.logdir,
             )
@@ -274,7 +303,7 @@ class LocalCluster:
                     "--manage-all-nodes=false",
                     f"--manage-nodes-with-annotation-selector={FAKE_ANNOTATION}=fake",
                     f"--server-address=127.0.0.1:{free_port()}",
-                    f"--config={kwok_stages(self.workdir / 'kwok-stages.yaml')}",
+                    f"--config={stages}",
                 ],
                 self.logdir,
             )
