@@ -59,14 +59,20 @@ def test_summarize_counts_requests_by_verb_and_resource() -> None:
         event("patch", "nodes", requestObject=patch),
         event("patch", "nodes", requestObject=patch, stamp="2026-11-30T05:00:00.040000Z"),
         event("patch", "nodes", requestObject=patch, code=409),
-        event("watch", "pods", stage="ResponseStarted"),
+        event("watch", "pods", stage="ResponseStarted", requestURI="/api/v1/pods?watch=true"),
         event("watch", "pods", stage="ResponseComplete"),  # the same watch ending: not counted
         event("patch", "modeldeployments/status", requestObject={"status": {}}),
         event("list", "pods", user="admin"),  # not audited user: ignored
+        event(
+            "list",
+            "daemonsets",
+            objectRef={"resource": "daemonsets", "namespace": "n"},
+            requestURI="/apis/apps/v1/namespaces/n/daemonsets?labelSelector=a%3Db",
+        ),
     ]
     got = summarize(events, USERS)
     ops = got[OPERATOR]
-    assert ops["requests"] == 5
+    assert ops["requests"] == 6
     assert ops["writes"] == 4
     nodes = ops["by_verb_resource"]["patch nodes"]
     assert nodes["count"] == 3
@@ -74,8 +80,9 @@ def test_summarize_counts_requests_by_verb_and_resource() -> None:
     assert nodes["errors"] == 1
     assert nodes["p50_ms"] == 20.0
     assert nodes["max_ms"] == 40.0
-    assert ops["by_verb_resource"]["watch pods"] == {"count": 1, "bytes": 0}
+    assert ops["by_verb_resource"]["watch pods [cluster, no selector]"] == {"count": 1, "bytes": 0}
     assert "patch modeldeployments/status" in ops["by_verb_resource"]
+    assert ops["by_verb_resource"]["list daemonsets [namespace, selector]"]["count"] == 1
     assert got["ds"] == {"requests": 0, "writes": 0, "bytes_written": 0, "by_verb_resource": {}}
 
 

@@ -109,7 +109,7 @@ async def run_sizes(bench: Bench, args: argparse.Namespace) -> list[CaseResult]:
 
     def done(case: CaseResult) -> None:
         results.append(case)
-        print(format_table([case]).splitlines()[-1], flush=True)
+        print(format_table(results).splitlines()[-1], flush=True)  # with its ratio
 
     for n in args.nodes:
         grown = await grow_pool(bench.kube, scale_cases.POOL, n)

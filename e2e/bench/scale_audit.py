@@ -44,6 +44,16 @@ def resource_of(event: Mapping[str, Any]) -> str:
     return f"{resource}/{sub}" if sub else resource
 
 
+def scope_of(event: Mapping[str, Any]) -> str:
+    """For list and watch: ` [cluster|namespace, selector|no selector]`, else ``."""
+    if event.get("verb") not in ("list", "watch"):
+        return ""
+    where = "namespace" if (event.get("objectRef") or {}).get("namespace") else "cluster"
+    query = str(event.get("requestURI", "")).partition("?")[2]
+    selected = "labelSelector=" in query or "fieldSelector=" in query
+    return f" [{where}, {'selector' if selected else 'no selector'}]"
+
+
 def counts_as_request(event: Mapping[str, Any]) -> bool:
     """Whether this event stands for one request (see the module docstring)."""
     if event.get("verb") == "watch":
@@ -97,7 +107,7 @@ def summarize(events: Iterable[Mapping[str, Any]], users: Mapping[str, str]) -> 
         label = users.get(str((event.get("user") or {}).get("username", "")))
         if label is None or not counts_as_request(event):
             continue
-        key = f"{event.get('verb')} {resource_of(event)}"
+        key = f"{event.get('verb')} {resource_of(event)}{scope_of(event)}"
         stats[label].setdefault(key, RequestStats()).add(event)
     out: dict[str, Any] = {}
     for label, by_key in stats.items():
