@@ -46,7 +46,7 @@ if __package__ in (None, ""):  # run as a script (`make bench`): make `e2e` impo
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from e2e.bench import scale_cases, scale_webhook
-from e2e.bench.scale_audit import AuditLog, audit_policy
+from e2e.bench.scale_audit import AuditLog, audit_policy, summarize
 from e2e.bench.scale_cases import AUDITED, Bench
 from e2e.bench.scale_cluster import Kube, ProcessMeter, grow_pool
 from e2e.bench.scale_report import (
@@ -161,7 +161,8 @@ async def main_async(args: argparse.Namespace, workdir: Path, logdir: Path) -> i
         references = []
         for i in range(models):
             reference = f"{registries.distribution.host}/models/scale-{i}:v1"
-            push_model(make_model_dir(workdir / f"model-{i}", seed=f"scale-{i}"), reference)
+            model = make_model_dir(workdir / f"model-{i}", seed=f"scale-{i}")
+            await asyncio.to_thread(push_model, model, reference)  # it runs its own loop
             references.append(reference)
         operator = OperatorProcess(
             cluster=cluster,
@@ -183,7 +184,10 @@ async def main_async(args: argparse.Namespace, workdir: Path, logdir: Path) -> i
                 timeout=args.timeout,
             )
             print(f"logs: {logdir}; pull {args.pull_ms} ms", flush=True)
-            results = await run_sizes(bench, args)
+            # The operator's start (its initial lists and watches) before any node exists.
+            startup = CaseResult(case="startup", nodes=0, models=0)
+            startup.requests = summarize(bench.audit.take(), AUDITED)
+            results = [startup, *await run_sizes(bench, args)]
             webhook = None
             if args.webhook_pods:
                 webhook = await scale_webhook.run(

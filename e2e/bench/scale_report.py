@@ -49,7 +49,7 @@ def ratios(cases: Sequence[CaseResult]) -> list[dict[str, Any]]:
     and the operator's cost per node."""
     out = []
     for case in cases:
-        if case.case in (BASELINE, "idle"):
+        if case.case in (BASELINE, "idle", "startup"):
             continue
         base = baseline_for(cases, case.nodes)
         ops = case.requests.get(OPERATOR, {})
