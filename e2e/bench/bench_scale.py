@@ -104,12 +104,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def run_sizes(bench: Bench, args: argparse.Namespace) -> list[CaseResult]:
-    results: list[CaseResult] = []
+def save(args: argparse.Namespace, results: list[CaseResult], webhook: object) -> Path:
+    """Write the figures so far (after every case: an interrupted run keeps them)."""
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"scale-{args.started}.json"
+    figures = {
+        "measured_under": f"shared {os.cpu_count()}-core machine; load average per case",
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "cases": [case.to_json() for case in results],
+        "ratios": ratios(results),
+        "webhook": webhook,
+    }
+    path.write_text(json.dumps(figures, indent=1))
+    return path
 
+
+async def run_sizes(
+    bench: Bench, args: argparse.Namespace, results: list[CaseResult]
+) -> list[CaseResult]:
     def done(case: CaseResult) -> None:
         results.append(case)
         print(format_table(results).splitlines()[-1], flush=True)  # with its ratio
+        save(args, results, None)
 
     for n in args.nodes:
         grown = await grow_pool(bench.kube, scale_cases.POOL, n)
@@ -129,17 +146,7 @@ def report(args: argparse.Namespace, results: list[CaseResult], webhook: object)
     print("\n" + json.dumps(ratios(results), indent=1))
     print("\n" + format_requests(results))
     print("\n" + format_requests(results, who=DS_CONTROLLER, top=6))
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"scale-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    figures = {
-        "measured_under": f"shared {os.cpu_count()}-core machine; load average per case",
-        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "cases": [case.to_json() for case in results],
-        "ratios": ratios(results),
-        "webhook": webhook,
-    }
-    path.write_text(json.dumps(figures, indent=1))
+    path = save(args, results, webhook)
     print(f"\nfigures: {path}")
     return path
 
@@ -187,7 +194,7 @@ async def main_async(args: argparse.Namespace, workdir: Path, logdir: Path) -> i
             # The operator's start (its initial lists and watches) before any node exists.
             startup = CaseResult(case="startup", nodes=0, models=0)
             startup.requests = summarize(bench.audit.take(), AUDITED)
-            results = [startup, *await run_sizes(bench, args)]
+            results = await run_sizes(bench, args, [startup])
             webhook = None
             if args.webhook_pods:
                 webhook = await scale_webhook.run(
@@ -211,6 +218,7 @@ async def main_async(args: argparse.Namespace, workdir: Path, logdir: Path) -> i
 
 def main() -> int:
     args = parse_args()
+    args.started = time.strftime("%Y%m%d-%H%M%S")
     base = REPO_ROOT / ".tmp" if (REPO_ROOT / ".tmp").is_dir() else None
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=base))
     logdir = workdir / "logs"
