@@ -202,7 +202,9 @@ def test_arguments_sizes_and_pull_range() -> None:
     assert args.nodes == [500, 1000]
     assert args.pull_ms == (100, 300)
     assert parse_args([]).nodes == [500, 1000, 2000, 5000]
-    for bad in (["--nodes", "5k"], ["--nodes", "0"], ["--pull-ms", "9-1"]):
+    assert parse_args([]).waves == ["100%", "10%"]
+    assert parse_args(["--waves", "100%, 25"]).waves == ["100%", "25"]
+    for bad in (["--nodes", "5k"], ["--nodes", "0"], ["--pull-ms", "9-1"], ["--waves", "x%"]):
         with pytest.raises(SystemExit):
             parse_args(bad)
     with pytest.raises(argparse.ArgumentTypeError, match="--nodes"):

@@ -1,8 +1,8 @@
 """Scale: the operator against a bare DaemonSet on hundreds to thousands of kwok nodes.
 
     python e2e/bench/bench_scale.py                           # 500, 1,000, 2,000, 5,000
-    python e2e/bench/bench_scale.py --nodes 200,500 --many-models-nodes 200 \\
-        --many-models 5 --webhook-pods 2000
+    python e2e/bench/bench_scale.py --nodes 200,500 --many-models 0 --webhook-pods 10000
+    python e2e/bench/bench_scale.py --nodes 1000 --waves 100% --many-models 0 --webhook-pods 0
 
 One local cluster (e2e/cluster) with an audit log of two users (the operator's
 ServiceAccount and the DaemonSet controller), longer node-monitor grace periods (kwok
@@ -17,7 +17,7 @@ a time, each in its own namespace, deleted before the next:
   idle        no ModelDeployment: what N nodes (and their heartbeats) cost the operator
   baseline    a DaemonSet whose pod mounts the same image volume on the N nodes
   ours 100%   a ModelDeployment on the N nodes, maxConcurrentNodes 100%
-  ours 10%    the same with 10%
+  ours 10%    the same with 10% (--waves lists the maxConcurrentNodes values)
   K models    --many-models ModelDeployments (distinct models) when N == --many-models-nodes
 Then, with --webhook-pods > 0: the webhook case (scale_webhook.py).
 
@@ -85,12 +85,22 @@ def _pull(text: str) -> tuple[int, int]:
     return pair
 
 
+def _waves(text: str) -> list[str]:
+    waves = [part.strip() for part in text.split(",") if part.strip()]
+    if not waves or not all(w.removesuffix("%").isdigit() for w in waves):
+        raise argparse.ArgumentTypeError(f"--waves wants values like 100%,10%,50: {text!r}")
+    return waves
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--nodes", type=_sizes, default=[500, 1000, 2000, 5000])
     parser.add_argument("--pull-ms", type=_pull, default=(2000, 8000), help="LOW-HIGH")
+    parser.add_argument(
+        "--waves", type=_waves, default=["100%", "10%"], help="maxConcurrentNodes per ours case"
+    )
     parser.add_argument("--many-models", type=int, default=20, help="0 skips the case")
     parser.add_argument("--many-models-nodes", type=int, default=1000)
     parser.add_argument("--webhook-pods", type=int, default=10000, help="0 skips the case")
@@ -134,8 +144,8 @@ async def run_sizes(
         done(await bench.idle(n, args.idle_seconds))
         if not args.skip_baseline:
             done(await bench.baseline(n))
-        done(await bench.ours(n, "100%", count=1))
-        done(await bench.ours(n, "10%", count=1))
+        for max_concurrent in args.waves:
+            done(await bench.ours(n, max_concurrent, count=1))
         if args.many_models and n == args.many_models_nodes:
             done(await bench.ours(n, "100%", count=args.many_models))
     return results
