@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from modelprefetch.concurrency import run_bounded
 from modelprefetch.errors import PackError
 from modelprefetch.oci import mediatypes as mt
 from modelprefetch.oci.client import RegistryClient
@@ -179,7 +180,7 @@ async def pack_directory(
     layers = await asyncio.to_thread(scan, root, options)
     if on_total is not None:
         on_total(sum(layer.file_size for layer in layers))
-    await _bounded(
+    await run_bounded(
         [partial(layer.compute_digest, _bind(progress, "hash", layer.path)) for layer in layers],
         options.concurrency,
     )
@@ -207,7 +208,7 @@ async def pack_and_push(
         await layer.compute_digest(_bind(progress, "hash", layer.path))
         await _push_layer(client, ref, layer, result, progress, chunk_bytes)
 
-    await _bounded([partial(hash_and_push, layer) for layer in layers], options.concurrency)
+    await run_bounded([partial(hash_and_push, layer) for layer in layers], options.concurrency)
     described = await _describe(root, options, layers)
     result.digest, result.manifest, result.config = (
         described.digest,
@@ -228,7 +229,7 @@ async def push_packed(
     concurrency: int = 4,
 ) -> PackResult:
     """Upload missing blobs, then the config and the manifest (tagged if `ref` has a tag)."""
-    await _bounded(
+    await run_bounded(
         [
             partial(_push_layer, client, ref, layer, packed, progress, chunk_bytes)
             for layer in packed.layers
@@ -279,24 +280,3 @@ def _bind(progress: Progress | None, phase: str, path: str) -> Callable[[int], N
     if progress is None:
         return None
     return lambda n: progress(phase, path, n)
-
-
-async def _bounded(jobs: list[Callable[[], Awaitable[Any]]], limit: int) -> None:
-    semaphore = asyncio.Semaphore(max(limit, 1))
-
-    async def run(job: Callable[[], Awaitable[Any]]) -> None:
-        async with semaphore:
-            await job()
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            for job in jobs:
-                group.create_task(run(job))
-    except ExceptionGroup as group:
-        # Callers (and the CLI) expect our own error, not a group of them.
-        raise _first_leaf(group) from None
-
-
-def _first_leaf(group: BaseExceptionGroup[Any]) -> BaseException:
-    first = group.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
