@@ -20,7 +20,7 @@ from modelprefetch.oci.credentials import Credentials
 
 DEFAULT_TOKEN_LIFETIME = 60.0  # seconds, when the token server omits expires_in
 EXPIRY_MARGIN = 10.0  # refresh this long before a token expires
-MAX_TOKEN_RESPONSE_BYTES = 1 << 20
+MAX_TOKEN_RESPONSE_BYTES = 1 << 20  # a token reply is a few KiB; far more is hostile
 
 _CHALLENGE_PARAM = re.compile(r'\s*([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*,?')
 

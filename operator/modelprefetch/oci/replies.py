@@ -17,21 +17,27 @@ from modelprefetch.errors import (
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_ERROR_BODY_BYTES = 8192
+READ_CHUNK_BYTES = 65536
 
 
 async def read_capped(response: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
     """Read a whole body, refusing more than `limit` bytes (a hostile registry could
-    otherwise exhaust memory with an endless manifest)."""
+    otherwise exhaust memory with an endless manifest or token reply).
+
+    Never reads more than `limit + 1` bytes: one byte past the limit proves the body is
+    too large, whatever the server keeps sending after it."""
     declared = response.content_length
     if declared is not None and declared > limit:
         raise RegistryProtocolError(f"{what} is {declared} bytes, more than the {limit} allowed")
-    chunks, total = [], 0
-    async for chunk in response.content.iter_chunked(65536):
+    chunks: list[bytes] = []
+    total = 0
+    while total <= limit:
+        chunk = await response.content.read(min(READ_CHUNK_BYTES, limit + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
         total += len(chunk)
-        if total > limit:
-            raise RegistryProtocolError(f"{what} is more than the {limit} bytes allowed")
         chunks.append(chunk)
-    return b"".join(chunks)
+    raise RegistryProtocolError(f"{what} is more than the {limit} bytes allowed")
 
 
 def json_or_none(raw: bytes) -> Any:

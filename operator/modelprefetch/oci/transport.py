@@ -28,6 +28,7 @@ from modelprefetch.errors import (
     RegistryUnavailableError,
 )
 from modelprefetch.oci.auth import (
+    MAX_TOKEN_RESPONSE_BYTES,
     Challenge,
     TokenCache,
     basic_header,
@@ -249,7 +250,8 @@ class RegistryTransport:
                             self.retry.delay(attempt, response.headers.get("Retry-After"))
                         )
                         continue
-                    raw = await read_capped(response, 1 << 20, f"token from {safe_url(url)}")
+                    what = f"token server {safe_url(url)} reply"
+                    raw = await read_capped(response, MAX_TOKEN_RESPONSE_BYTES, what)
                     return response.status, json_or_none(raw)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 if attempt >= self.retry.attempts:
