@@ -42,7 +42,8 @@ step "helm install modelprefetch"
 WEBHOOK_PORT=$("$PY" -c "from e2e.cluster.tools import free_port; print(free_port())")
 helm install modelprefetch charts/modelprefetch --namespace modelprefetch-system --create-namespace \
   --set replicaCount=0 --set podDisruptionBudget.enabled=false \
-  --set "webhook.url=https://127.0.0.1:$WEBHOOK_PORT" --set "insecureRegistries={$REG}" --wait
+  --set "webhook.url=https://127.0.0.1:$WEBHOOK_PORT" --set "insecureRegistries={$REG}" \
+  --set "rbac.secretNamespaces={default}" --wait  # the sample's pull secret lives in default
 
 step "The operator, as the chart's ServiceAccount"
 TOKEN=$(kubectl create token modelprefetch -n modelprefetch-system --duration=24h)
