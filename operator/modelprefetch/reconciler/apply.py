@@ -3,10 +3,13 @@
 In the order `core.plan` documents: DaemonSets, node labels, deletions; then Events,
 the status and the metrics. Every step is idempotent; a failure raises before the
 status is written, so the next pass starts again from what was really applied.
+Node label patches (one per node) run concurrently within a bound, and all of them
+finish before any DaemonSet is deleted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -15,7 +18,7 @@ from modelprefetch import metrics
 from modelprefetch.api.status import ModelDeploymentStatus
 from modelprefetch.core.cleanup import Cleanup
 from modelprefetch.core.plan import Event, Plan
-from modelprefetch.errors import KubernetesNotFoundError
+from modelprefetch.errors import KubernetesError, KubernetesNotFoundError
 from modelprefetch.k8s.client import KubeClient
 from modelprefetch.k8s.resources import DAEMONSETS, MODELDEPLOYMENTS, NODES
 
@@ -24,24 +27,67 @@ Logger = logging.Logger | logging.LoggerAdapter[Any]
 EmitEvent = Callable[[Event], None]  # posts a Kubernetes Event on the ModelDeployment
 
 
+DEFAULT_NODE_PATCH_CONCURRENCY = 16
+
+
 async def label_nodes(
-    kube: KubeClient, changes: Mapping[str, Mapping[str, str | None]], logger: Logger = log
+    kube: KubeClient,
+    changes: Mapping[str, Mapping[str, str | None]],
+    logger: Logger = log,
+    concurrency: int = DEFAULT_NODE_PATCH_CONCURRENCY,
 ) -> None:
-    """Merge-patch node labels (None removes); a node deleted meanwhile is skipped."""
-    for node, labels in sorted(changes.items()):
-        try:
-            await kube.merge_patch(NODES, node, {"metadata": {"labels": dict(labels)}})
-        except KubernetesNotFoundError:
-            logger.info("Node %s is gone; skipping its label changes", node)
+    """Merge-patch node labels (None removes), at most `concurrency` requests at a time.
+
+    One node's failure does not stop the others: every patch is tried, then the first
+    failure is raised (naming how many nodes failed) so the status is not written and
+    the next pass retries what is left. A node deleted meanwhile is skipped.
+    """
+    limit = asyncio.Semaphore(max(1, concurrency))
+
+    async def patch(node: str, labels: Mapping[str, str | None]) -> None:
+        async with limit:
+            try:
+                await kube.merge_patch(NODES, node, {"metadata": {"labels": dict(labels)}})
+            except KubernetesNotFoundError:
+                logger.info("Node %s is gone; skipping its label changes", node)
+
+    nodes = sorted(changes)
+    results = await asyncio.gather(
+        *(patch(node, changes[node]) for node in nodes), return_exceptions=True
+    )
+    failed = [(n, r) for n, r in zip(nodes, results, strict=True) if isinstance(r, BaseException)]
+    for node, error in failed:
+        if not isinstance(error, Exception):  # cancellation and the like: not ours to keep
+            raise error
+        logger.warning("Patching the labels of node %s failed: %s", node, error)
+    if failed:
+        first = failed[0][1]
+        if len(failed) == 1 or not isinstance(first, KubernetesError):
+            raise first
+        raise KubernetesError(
+            f"Label patches failed on {len(failed)} of {len(nodes)} nodes, first on "
+            f"{failed[0][0]}: {first.message}",
+            status=first.status,
+            reason=first.reason,
+        ) from first
 
 
 async def apply_changes(
-    kube: KubeClient, namespace: str, plan: Plan | Cleanup, logger: Logger = log
+    kube: KubeClient,
+    namespace: str,
+    plan: Plan | Cleanup,
+    logger: Logger = log,
+    node_patch_concurrency: int = DEFAULT_NODE_PATCH_CONCURRENCY,
 ) -> None:
-    """DaemonSets, node labels, then deletions (a Cleanup has only the latter two)."""
+    """DaemonSets, node labels, then deletions (a Cleanup has only the latter two).
+
+    Every label patch finishes before a DaemonSet is deleted: a DaemonSet's annotation
+    names its label key, so if removing labels fails, the next pass still finds the key
+    there (and not only in a possibly stale status).
+    """
     for daemonset in plan.daemonsets if isinstance(plan, Plan) else ():
         await kube.apply(DAEMONSETS, daemonset)
-    await label_nodes(kube, plan.node_labels, logger)
+    await label_nodes(kube, plan.node_labels, logger, node_patch_concurrency)
     for name in plan.delete_daemonsets:
         if await kube.delete(DAEMONSETS, name, namespace):
             logger.info("Deleted DaemonSet %s/%s", namespace, name)

@@ -37,7 +37,8 @@ async def reconcile_once(
     world = await gather(services, resolution, body, surroundings)
     decided = plan(world)
     kube, namespace, name = services.kube, world.namespace, world.name
-    await apply.apply_changes(kube, namespace, decided, logger)
+    concurrency = services.settings.node_patch_concurrency
+    await apply.apply_changes(kube, namespace, decided, logger, concurrency)
     if world.spec is not None and decided.publish_derived_image and not resolution.derive_error:
         await resolver.publish_derived(
             resolution,
@@ -99,7 +100,8 @@ async def cleanup(
     namespace, name = meta.get("namespace") or "", meta.get("name") or ""
     world = await gather(services, None, body, surroundings)  # no registry call
     decided = plan_cleanup(world)
-    await apply.apply_changes(services.kube, namespace, decided, logger)
+    concurrency = services.settings.node_patch_concurrency
+    await apply.apply_changes(services.kube, namespace, decided, logger, concurrency)
     metrics.forget_model(namespace, name)
     logger.info(
         "Cleaned up: %d DaemonSets, %d label keys",
