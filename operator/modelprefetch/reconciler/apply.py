@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from modelprefetch import metrics
@@ -25,6 +25,7 @@ from modelprefetch.k8s.resources import DAEMONSETS, MODELDEPLOYMENTS, NODES
 log = logging.getLogger(__name__)
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 EmitEvent = Callable[[Event], None]  # posts a Kubernetes Event on the ModelDeployment
+OnPatched = Callable[[str], Awaitable[None]]  # told each node whose labels are done
 
 
 DEFAULT_NODE_PATCH_CONCURRENCY = 16
@@ -35,6 +36,7 @@ async def label_nodes(
     changes: Mapping[str, Mapping[str, str | None]],
     logger: Logger = log,
     concurrency: int = DEFAULT_NODE_PATCH_CONCURRENCY,
+    on_patched: OnPatched | None = None,
 ) -> None:
     """Merge-patch node labels (None removes), at most `concurrency` requests at a time.
 
@@ -50,6 +52,8 @@ async def label_nodes(
                 await kube.merge_patch(NODES, node, {"metadata": {"labels": dict(labels)}})
             except KubernetesNotFoundError:
                 logger.info("Node %s is gone; skipping its label changes", node)
+        if on_patched is not None:  # outside the bound: a progress write is no label patch
+            await on_patched(node)
 
     nodes = sorted(changes)
     results = await asyncio.gather(
@@ -78,6 +82,7 @@ async def apply_changes(
     plan: Plan | Cleanup,
     logger: Logger = log,
     node_patch_concurrency: int = DEFAULT_NODE_PATCH_CONCURRENCY,
+    on_patched: OnPatched | None = None,
 ) -> None:
     """DaemonSets, node labels, then deletions (a Cleanup has only the latter two).
 
@@ -87,7 +92,7 @@ async def apply_changes(
     """
     for daemonset in plan.daemonsets if isinstance(plan, Plan) else ():
         await kube.apply(DAEMONSETS, daemonset)
-    await label_nodes(kube, plan.node_labels, logger, node_patch_concurrency)
+    await label_nodes(kube, plan.node_labels, logger, node_patch_concurrency, on_patched)
     for name in plan.delete_daemonsets:
         if await kube.delete(DAEMONSETS, name, namespace):
             logger.info("Deleted DaemonSet %s/%s", namespace, name)

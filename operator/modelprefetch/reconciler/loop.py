@@ -19,6 +19,7 @@ from modelprefetch.errors import ModelPrefetchError
 from modelprefetch.reconciler import apply, resolver
 from modelprefetch.reconciler.apply import EmitEvent, Logger
 from modelprefetch.reconciler.gather import Surroundings, gather
+from modelprefetch.reconciler.progress import Progress
 from modelprefetch.reconciler.services import Services
 
 MIN_WAIT = 0.5  # seconds between two passes, whatever is due
@@ -38,7 +39,9 @@ async def reconcile_once(
     decided = plan(world)
     kube, namespace, name = services.kube, world.namespace, world.name
     concurrency = services.settings.node_patch_concurrency
-    await apply.apply_changes(kube, namespace, decided, logger, concurrency)
+    counts = decided.status.nodes
+    shown = Progress(kube, namespace, name, counts, decided.node_labels, logger=logger)
+    await apply.apply_changes(kube, namespace, decided, logger, concurrency, shown.patched)
     if world.spec is not None and decided.publish_derived_image and not resolution.derive_error:
         await resolver.publish_derived(
             resolution,
