@@ -21,6 +21,7 @@ from modelprefetch.core.plan import Event, Plan
 from modelprefetch.errors import KubernetesError, KubernetesNotFoundError
 from modelprefetch.k8s.client import KubeClient
 from modelprefetch.k8s.resources import DAEMONSETS, MODELDEPLOYMENTS, NODES
+from modelprefetch.reconciler.written import LastWritten
 
 log = logging.getLogger(__name__)
 Logger = logging.Logger | logging.LoggerAdapter[Any]
@@ -83,15 +84,22 @@ async def apply_changes(
     logger: Logger = log,
     node_patch_concurrency: int = DEFAULT_NODE_PATCH_CONCURRENCY,
     on_patched: OnPatched | None = None,
+    written: LastWritten | None = None,
 ) -> None:
     """DaemonSets, node labels, then deletions (a Cleanup has only the latter two).
+
+    With `written`, a DaemonSet manifest equal to the one last applied is not sent.
 
     Every label patch finishes before a DaemonSet is deleted: a DaemonSet's annotation
     names its label key, so if removing labels fails, the next pass still finds the key
     there (and not only in a possibly stale status).
     """
     for daemonset in plan.daemonsets if isinstance(plan, Plan) else ():
+        if written is not None and written.unchanged(daemonset):
+            continue
         await kube.apply(DAEMONSETS, daemonset)
+        if written is not None:
+            written.applied(daemonset)
     await label_nodes(kube, plan.node_labels, logger, node_patch_concurrency, on_patched)
     for name in plan.delete_daemonsets:
         if await kube.delete(DAEMONSETS, name, namespace):
@@ -111,11 +119,19 @@ async def write_status(
     )
 
 
-async def report(kube: KubeClient, namespace: str, name: str, plan: Plan, emit: EmitEvent) -> None:
-    """Events, then the status, then the metrics of one applied plan."""
+async def report(
+    kube: KubeClient,
+    namespace: str,
+    name: str,
+    plan: Plan,
+    emit: EmitEvent,
+    observed_status: Mapping[str, Any] | None = None,
+) -> None:
+    """Events, then the status (unless equal to `observed_status`), then the metrics."""
     for event in plan.events:
         emit(event)
-    await write_status(kube, namespace, name, plan.status)
+    if observed_status is None or plan.status.to_dict() != dict(observed_status):
+        await write_status(kube, namespace, name, plan.status)
     record_metrics(namespace, name, plan)
 
 
