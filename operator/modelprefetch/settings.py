@@ -65,6 +65,17 @@ class Settings(BaseSettings):
     registry_retry_max_seconds: float = Field(
         300.0, description="Longest back-off between failed registry attempts."
     )
+    node_patch_concurrency: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description=(
+            "Node label patches in flight at once. One pass may label every targeted node; "
+            "sent one by one that serialises a rollout at 1,000 nodes. Bounded so one "
+            "operator does not crowd other clients out of the API server's priority & "
+            "fairness queue for its flow."
+        ),
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_format: LogFormat = Field(
         "text", description="`text` lines, or `json`: one object per line with namespace/name."

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from modelprefetch.core.cleanup import plan_cleanup
+from modelprefetch.core.labels import (
+    WARM_LABEL_PREFIX,
+    prefetch_label_key,
+    warm_key_for,
+    warm_label_key,
+)
 
 from .helpers import NEW_DIGEST, admitted, ds_name, existing, key, node, warm, world
 
@@ -38,3 +44,26 @@ def test_cleanup_removes_the_warm_label_of_a_recorded_prefetch_key() -> None:
         world(nodes=(n1, n2), previous_status={"nodeLabelKeys": [key(NEW_DIGEST)]})
     )
     assert result.node_labels == {"n1": {warm(NEW_DIGEST): None}}
+
+
+def test_the_warm_key_is_the_same_built_from_either_key() -> None:
+    """From the prefetch key or from the warm key itself: never `warm.../warm.../<hash>`."""
+    ns, name, digest = "ns", "md", NEW_DIGEST
+    prefetch, warm_key = prefetch_label_key(ns, name, digest), warm_label_key(ns, name, digest)
+    assert warm_key_for(prefetch) == warm_key
+    assert warm_key_for(warm_key) == warm_key
+    assert warm_key.count(WARM_LABEL_PREFIX) == 1
+
+
+def test_cleanup_names_only_keys_that_exist() -> None:
+    """A status recording both kinds of key: cleanup names exactly those two."""
+    n1 = node("n1", labels={key(): admitted(), warm(): "true"})
+    result = plan_cleanup(
+        world(
+            nodes=(n1,),
+            daemonsets=(existing(),),
+            previous_status={"nodeLabelKeys": [warm(), key()]},
+        )
+    )
+    assert result.label_keys == {key(), warm()}
+    assert result.node_labels == {"n1": {key(): None, warm(): None}}

@@ -41,9 +41,15 @@ def warm_label_key(namespace: str, name: str, digest: str) -> str:
     return WARM_LABEL_PREFIX + mount_hash(namespace, name, digest)
 
 
-def warm_key_for(prefetch_key: str) -> str:
-    """The warm label key paired with a prefetch label key."""
-    return WARM_LABEL_PREFIX + prefetch_key.removeprefix(PREFETCH_LABEL_PREFIX)
+def warm_key_for(key: str) -> str:
+    """The warm label key paired with a prefetch label key; a warm key is returned as is.
+
+    Keys recorded in status.nodeLabelKeys are of both kinds; prefixing a warm key again
+    would name a label that never existed (`warm.<group>/warm.<group>/<hash>`).
+    """
+    if key.startswith(WARM_LABEL_PREFIX):
+        return key
+    return WARM_LABEL_PREFIX + key.removeprefix(PREFETCH_LABEL_PREFIX)
 
 
 def admission_value(now: datetime) -> str:

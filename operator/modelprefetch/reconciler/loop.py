@@ -19,7 +19,9 @@ from modelprefetch.errors import ModelPrefetchError
 from modelprefetch.reconciler import apply, resolver
 from modelprefetch.reconciler.apply import EmitEvent, Logger
 from modelprefetch.reconciler.gather import Surroundings, gather
+from modelprefetch.reconciler.progress import Progress
 from modelprefetch.reconciler.services import Services
+from modelprefetch.reconciler.written import LastWritten
 
 MIN_WAIT = 0.5  # seconds between two passes, whatever is due
 ERROR_RETRY_SECONDS = 10.0  # after a pass failed with a temporary error
@@ -32,12 +34,22 @@ async def reconcile_once(
     surroundings: Surroundings,
     emit: EmitEvent,
     logger: Logger,
+    written: LastWritten | None = None,
 ) -> float:
-    """One pass; returns the seconds until the next pass is due."""
+    """One pass; returns the seconds until the next pass is due.
+
+    With `written` (kept across passes), unchanged DaemonSets are not applied again;
+    a status equal to the observed one is not written again.
+    """
     world = await gather(services, resolution, body, surroundings)
+    if written is not None:
+        written.observe(d.name for d in world.daemonsets)
     decided = plan(world)
     kube, namespace, name = services.kube, world.namespace, world.name
-    await apply.apply_changes(kube, namespace, decided, logger)
+    concurrency = services.settings.node_patch_concurrency
+    counts = decided.status.nodes
+    shown = Progress(kube, namespace, name, counts, decided.node_labels, logger=logger)
+    await apply.apply_changes(kube, namespace, decided, logger, concurrency, shown.patched, written)
     if world.spec is not None and decided.publish_derived_image and not resolution.derive_error:
         await resolver.publish_derived(
             resolution,
@@ -47,7 +59,9 @@ async def reconcile_once(
             insecure=services.settings.insecure_registries,
         )
         return 0.0  # plan again with the derived image (or the error) known
-    await apply.report(kube, namespace, name, decided, emit)
+    # After a progress write the observed status is stale: write the final one anyway.
+    observed = None if shown.writes else world.previous
+    await apply.report(kube, namespace, name, decided, emit, observed)
     waits = [services.settings.resync_seconds]
     if world.spec is not None:
         refresh = world.spec.model.refresh_interval
@@ -72,12 +86,13 @@ async def run(
     wakeups = services.wakeups
     wakeups.register(key)
     resolution = resolver.Resolution()
+    written = LastWritten(ttl=services.settings.resync_seconds)
     try:
         while not stopped():
             started = time.monotonic()
             try:
                 wait = await reconcile_once(
-                    services, resolution, body, surroundings(), emit, logger
+                    services, resolution, body, surroundings(), emit, logger, written
                 )
                 metrics.observe_reconcile(time.monotonic() - started, error=False)
             except ModelPrefetchError as exc:
@@ -99,7 +114,8 @@ async def cleanup(
     namespace, name = meta.get("namespace") or "", meta.get("name") or ""
     world = await gather(services, None, body, surroundings)  # no registry call
     decided = plan_cleanup(world)
-    await apply.apply_changes(services.kube, namespace, decided, logger)
+    concurrency = services.settings.node_patch_concurrency
+    await apply.apply_changes(services.kube, namespace, decided, logger, concurrency)
     metrics.forget_model(namespace, name)
     logger.info(
         "Cleaned up: %d DaemonSets, %d label keys",
