@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := docker-registry runc containernetworking-plugins busybox-static prometheus apache2-utils libgit2-dev pkg-config gcc libc6-dev iproute2 buildah mmdebstrap skopeo
+DEBIAN_PACKAGES := docker-registry runc containernetworking-plugins busybox-static prometheus apache2-utils libgit2-dev pkg-config gcc libc6-dev iproute2 iptables procps buildah mmdebstrap skopeo
 
 .PHONY: help venv system-deps binaries image lint unit e2e test bench cluster-up cluster-down cluster-status crds deploy demo demo-down clean
 
@@ -61,9 +61,10 @@ test: venv system-deps binaries lint
 bench: venv system-deps binaries
 	@for b in e2e/bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-# REAL_NODE=1 also joins a real node (containerd + runc + kubelet; root): e2e/realnode.
+# REAL_NODES=N also joins N real nodes (containerd + runc + kubelet + kube-proxy, each in
+# its own network namespace; root): e2e/realnode. REAL_NODE=1 is REAL_NODES=1.
 cluster-up: venv system-deps binaries
-	$(BIN)/python -m e2e.cluster up $(if $(REAL_NODE),--real-node)
+	$(BIN)/python -m e2e.cluster up $(if $(REAL_NODES),--real-nodes $(REAL_NODES),$(if $(REAL_NODE),--real-nodes 1))
 
 cluster-down: venv
 	$(BIN)/python -m e2e.cluster down

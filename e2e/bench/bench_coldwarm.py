@@ -35,6 +35,7 @@ if __package__ in (None, ""):  # run as a script (`make bench`): make `e2e` impo
 
 from e2e.cluster import images, project_image
 from e2e.cluster.controlplane import LocalCluster
+from e2e.cluster.nodes import RealNodes
 from e2e.cluster.realnode import LABEL_KEY, TOLERATION, RealNode
 from e2e.cluster.registries import Registries, start_registries
 from e2e.models import push_model
@@ -165,7 +166,7 @@ def main() -> int:
     cluster = LocalCluster(workdir=workdir / "cluster", logdir=logdir)
     regs: Registries | None = None
     operator: OperatorProcess | None = None
-    node: RealNode | None = None
+    group: RealNodes | None = None
     try:
         cluster.start()
         regs = start_registries(workdir / "registries", logdir)
@@ -182,14 +183,10 @@ def main() -> int:
         )
         operator.install()
         operator.start()
-        node = RealNode(
-            cluster=cluster,
-            registry_hosts=[r.host for r in regs.all()],
-            pause_registry=regs.crane.host,
-            workdir=workdir / "node",
-            logdir=logdir,
+        group = RealNodes.create(
+            cluster, [r.host for r in regs.all()], regs.crane.host, workdir / "rn", logdir
         )
-        node.start()
+        node = group.add("realnode-1")
         print(
             f"images built+pushed {built:.1f}s, node joined {node.join_seconds:.1f}s,"
             f" model {args.mib} MiB, logs {logdir}",
@@ -210,8 +207,8 @@ def main() -> int:
         )
         return 0
     finally:
-        if node is not None:
-            node.stop()
+        if group is not None:
+            group.stop()
         if operator is not None:
             operator.stop()
         if regs is not None:

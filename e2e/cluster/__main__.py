@@ -14,9 +14,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from e2e.cluster import images, procs, project_image
+from e2e.cluster import procs
 from e2e.cluster.controlplane import LocalCluster
-from e2e.cluster.realnode import RealNode
+from e2e.cluster.nodes import RealNodes, push_test_images
 from e2e.cluster.registries import Registries, start_registries
 from e2e.cluster.tools import REPO_ROOT
 
@@ -36,17 +36,28 @@ def up(args: argparse.Namespace) -> int:
         down(args)
     logdir = root / "logs"
     cluster = LocalCluster(workdir=root, logdir=logdir)
-    node = None
+    real: RealNodes | None = None
+    regs: Registries | None = None
     try:
         cluster.start()
         regs = start_registries(root, logdir)
         for i in range(args.nodes):
             cluster.add_fake_node(f"kwok-node-{i}", runtime=args.runtime)
-        if args.real_node:
-            node = start_real_node(cluster, regs, root, logdir)
+        if args.real_nodes:
+            push_test_images(regs.crane.host)
+            real = RealNodes.create(
+                cluster,
+                [r.host for r in regs.all()],
+                regs.crane.host,
+                root / "realnodes",
+                logdir / "realnodes",
+            )
+            real.ensure(args.real_nodes)
     except BaseException:
-        if node is not None:
-            node.stop()
+        if real is not None:
+            real.stop()
+        if regs is not None:
+            regs.stop()
         cluster.stop()
         raise
     every = cluster.procs + [r.proc for r in regs.all() if r.proc]
@@ -64,33 +75,19 @@ def up(args: argparse.Namespace) -> int:
             for r in regs.all()
         },
     }
-    if node is not None:
-        state["realNode"] = node.to_state()
+    if real is not None:
+        state.update(real.to_state())
     state_file.write_text(json.dumps(state, indent=1))
     print(f"cluster up: export KUBECONFIG={cluster.kubeconfig}")
-    if node is not None:
-        print(f"real node {node.name}: containerd {node.socket}, kubelet log {node.logdir}")
+    for node in real.nodes if real is not None else []:
+        print(
+            f"real node {node.name}: {node.address} in netns {node.netns},"
+            f" containerd {node.socket}, logs {node.logdir}"
+        )
     for r in regs.all():
         print(f"registry {r.name}: {r.host} (referrers API: {r.referrers_api})")
     print(f"logs: {logdir}")
     return 0
-
-
-def start_real_node(cluster: LocalCluster, regs: Registries, root: Path, logdir: Path) -> RealNode:
-    """containerd + kubelet joined to `cluster`, with the e2e images in the crane registry:
-    busybox for workloads and the project's own image (the Dockerfile, via hack/image.sh)."""
-    images.push(images.busybox_image(), f"{regs.crane.host}/e2e/busybox:latest")
-    built = project_image.build_and_push(regs.crane.host, log=logdir / "image-build.log")
-    print(f"project image: {built.reference} ({built.seconds:.0f}s)")
-    node = RealNode(
-        cluster=cluster,
-        registry_hosts=[r.host for r in regs.all()],
-        pause_registry=regs.crane.host,
-        workdir=root / "realnode",
-        logdir=logdir / "realnode",
-    )
-    node.start()
-    return node
 
 
 def down(_: argparse.Namespace) -> int:
@@ -98,9 +95,9 @@ def down(_: argparse.Namespace) -> int:
     state_file = root / "state.json"
     if state_file.exists():
         state = json.loads(state_file.read_text())
-        if "realNode" in state:  # pods, mounts, shims and cgroups first, then the processes
+        if "realNodes" in state:  # pods, mounts, shims, cgroups, namespaces, then the rest
             handle = LocalCluster(workdir=root, logdir=root / "logs")
-            RealNode.attach(handle, state["realNode"]).stop()
+            RealNodes.attach(handle, state).stop()
     for proc in reversed(procs.load(root / "procs.json")):
         procs.stop(proc)
     if root.exists():
@@ -118,9 +115,11 @@ def status(_: argparse.Namespace) -> int:
         print("cluster not running")
         return 1
     state_file = root / "state.json"
-    if state_file.exists() and "realNode" in (state := json.loads(state_file.read_text())):
-        node = RealNode.attach(LocalCluster(workdir=root, logdir=root / "logs"), state["realNode"])
-        plist += [p for p in (node.containerd, node.kubelet) if p is not None]
+    if state_file.exists() and "realNodes" in (state := json.loads(state_file.read_text())):
+        real = RealNodes.attach(LocalCluster(workdir=root, logdir=root / "logs"), state)
+        plist += real.network.relays
+        for node in real.nodes:
+            plist += [p for p in (node.containerd, node.kubelet, node.kube_proxy) if p]
     for p in plist:
         print(f"{p.name:28} pid {p.pid:<8} {'up' if p.alive() else 'DEAD'}  log {p.log}")
     return 0 if all(p.alive() for p in plist) else 1
@@ -135,9 +134,14 @@ def main() -> int:
         "--runtime", default="containerd://2.2.1", help="containerRuntimeVersion of the fake nodes"
     )
     p_up.add_argument(
-        "--real-node",
-        action="store_true",
-        help="also join a real node (containerd + kubelet, needs root); e2e/realnode uses it",
+        "--real-nodes",
+        type=int,
+        default=0,
+        help="also join N real nodes (containerd + kubelet + kube-proxy, each in its own"
+        " network namespace; needs root); e2e/realnode uses them",
+    )
+    p_up.add_argument(
+        "--real-node", dest="real_nodes", action="store_const", const=1, help="--real-nodes 1"
     )
     p_up.set_defaults(func=up)
     sub.add_parser("down", help="stop everything and clean up").set_defaults(func=down)

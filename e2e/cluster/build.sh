@@ -26,8 +26,8 @@ work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 have() { for b in "$@"; do [[ -x "$BIN_DIR/$b" ]] || return 1; done; }
 
 build_kubernetes() {
-  have kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet && return 0
-  log "kubernetes ${K8S_VERSION} (apiserver, controller-manager, scheduler, kubectl, kubelet)"
+  have kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy && return 0
+  log "kubernetes ${K8S_VERSION} (apiserver, controller-manager, scheduler, kubectl, kubelet, kube-proxy)"
   local mod="$work/k8s" minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
   local staging="v0.${K8S_VERSION#v1.}"
   mkdir -p "$mod" && cd "$mod"
@@ -48,6 +48,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 	_ "k8s.io/kubectl/pkg/cmd"
 )
 GO
@@ -61,7 +62,8 @@ GO
   done
   go build -tags=selinux,notest -ldflags="-s -w ${ld}" -o "$BIN_DIR/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet \
+    k8s.io/kubernetes/cmd/kube-proxy
   cd - >/dev/null
 }
 

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from e2e.cluster import procs
+from e2e.cluster.netns import CONTROL_PLANE_IP, SERVICE_CIDR
 from e2e.cluster.pki import PKI
 from e2e.cluster.tools import bin_dir, free_port, tool_path
 
@@ -74,6 +75,31 @@ class LocalCluster:
     def pki(self) -> PKI:
         return PKI(self.workdir / "pki")
 
+    @property
+    def egress_socket(self) -> Path:
+        """The apiserver sends traffic for the cluster network (Service-backed webhooks,
+        kubelets, the proxy subresources) as HTTP CONNECT over this Unix socket; the real
+        nodes' network serves it (netns.PodNetwork), else such calls fail to dial."""
+        return self.workdir / "egress.sock"
+
+    def _write_egress_config(self) -> Path:
+        path = self.workdir / "egress-selector.yaml"
+        config = {
+            "apiVersion": "apiserver.k8s.io/v1beta1",
+            "kind": "EgressSelectorConfiguration",
+            "egressSelections": [
+                {
+                    "name": "cluster",
+                    "connection": {
+                        "proxyProtocol": "HTTPConnect",
+                        "transport": {"uds": {"udsName": str(self.egress_socket)}},
+                    },
+                }
+            ],
+        }
+        path.write_text(yaml.safe_dump(config))
+        return path
+
     def kubectl(
         self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
@@ -89,7 +115,9 @@ class LocalCluster:
             raise RuntimeError(f"kubectl {' '.join(args)} failed:\n{result.stderr}{result.stdout}")
         return result
 
-    def _write_kubeconfig(self, path: Path, cert: Path, key: Path) -> None:
+    def _write_kubeconfig(
+        self, path: Path, cert: Path, key: Path, server: str | None = None
+    ) -> None:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -97,7 +125,7 @@ class LocalCluster:
                 {
                     "name": "local",
                     "cluster": {
-                        "server": f"https://127.0.0.1:{self.apiserver_port}",
+                        "server": server or f"https://127.0.0.1:{self.apiserver_port}",
                         "certificate-authority": str(self.pki.ca_crt),
                     },
                 }
@@ -125,7 +153,7 @@ class LocalCluster:
                 "kubernetes.default.svc",
                 "kubernetes.default.svc.cluster.local",
             ),
-            ips=("127.0.0.1", "10.96.0.1"),
+            ips=("127.0.0.1", "10.96.0.1", CONTROL_PLANE_IP),
         )
         admin = pki.issue("admin", "admin", org="system:masters")
         sa_key, sa_pub = pki.service_account_keys()
@@ -171,7 +199,9 @@ class LocalCluster:
                 str(tool_path("kube-apiserver")),
                 f"--etcd-servers=http://127.0.0.1:{etcd_port}",
                 "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                # The address real nodes and pods reach the apiserver at (a relay in the
+                # nodes' LAN namespace); the `kubernetes` Service's endpoint.
+                f"--advertise-address={CONTROL_PLANE_IP}",
                 f"--secure-port={self.apiserver_port}",
                 f"--tls-cert-file={serving[0]}",
                 f"--tls-private-key-file={serving[1]}",
@@ -179,10 +209,12 @@ class LocalCluster:
                 f"--service-account-key-file={sa_pub}",
                 f"--service-account-signing-key-file={sa_key}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                "--service-cluster-ip-range=10.96.0.0/16",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--authorization-mode=Node,RBAC",
                 "--allow-privileged=true",
-                "--endpoint-reconciler-type=none",
+                "--endpoint-reconciler-type=lease",
+                f"--egress-selector-config-file={self._write_egress_config()}",
+                "--kubelet-preferred-address-types=InternalIP,Hostname",
                 "--profiling=false",
                 f"--kubelet-client-certificate={admin[0]}",
                 f"--kubelet-client-key={admin[1]}",

@@ -79,11 +79,13 @@ def parse_checksums(log: str) -> dict[str, str]:
     return result
 
 
-def on_real_node(spec: dict[str, Any]) -> dict[str, Any]:
-    """A pod spec pinned to the real node (selector + toleration of its taint)."""
+def on_real_node(spec: dict[str, Any], node: str | None = None) -> dict[str, Any]:
+    """A pod spec for the real nodes labelled for the operator tests (selector +
+    toleration of their taint), or for the one named `node`."""
+    selector = {"kubernetes.io/hostname": node} if node else {LABEL_KEY: "true"}
     return {
         **spec,
-        "nodeSelector": {LABEL_KEY: "true"},
+        "nodeSelector": selector,
         "tolerations": [TOLERATION],
         "enableServiceLinks": False,
         "automountServiceAccountToken": False,
@@ -122,7 +124,8 @@ def mount_pod(
                 {"name": "m", "image": {"reference": reference, "pullPolicy": "IfNotPresent"}},
                 *(extra_volumes or []),
             ],
-        }
+        },
+        env.node.name,
     )
     return {
         "apiVersion": "v1",

@@ -1,0 +1,89 @@
+"""What a real node holds on disk, read from the host: containerd's store, pod logs."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from e2e.cluster.tools import tool_path
+
+K8S_NAMESPACE = "k8s.io"  # containerd namespace the CRI plugin uses
+
+
+class NodeDisk:
+    """Paths under the node's `workdir` and the views tests take of them."""
+
+    workdir: Path
+
+    @property
+    def socket(self) -> Path:
+        return self.workdir / "containerd" / "containerd.sock"
+
+    @property
+    def pod_logs(self) -> Path:
+        return self.workdir / "pod-logs"
+
+    @property
+    def kubelet_root(self) -> Path:
+        return self.workdir / "kubelet"
+
+    def ctr(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [
+                str(tool_path("ctr")),
+                "--address",
+                str(self.socket),
+                "--namespace",
+                K8S_NAMESPACE,
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"ctr {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def image_refs(self) -> set[str]:
+        """Image names containerd's CRI store holds (tags and digests)."""
+        out = self.ctr("images", "ls", "-q").stdout
+        return {line.strip() for line in out.splitlines() if line.strip()}
+
+    def content_bytes(self) -> int:
+        """Bytes in containerd's content store (what pulls downloaded)."""
+        root = self.workdir / "containerd" / "root" / "io.containerd.content.v1.content"
+        return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+    def container_log(self, namespace: str, pod: str, container: str) -> str:
+        """The container's log lines (CRI format stripped), read from the node's disk."""
+        texts: list[str] = []
+        for path in sorted(self.pod_logs.glob(f"{namespace}_{pod}_*/{container}/*.log")):
+            for line in path.read_text(errors="replace").splitlines():
+                parts = line.split(" ", 3)
+                texts.append(parts[3] if len(parts) == 4 else line)
+        return "\n".join(texts)
+
+    def _write_hosts(self, hosts: list[str]) -> None:
+        for host in hosts:
+            hostdir = self.workdir / "containerd" / "certs.d" / host
+            hostdir.mkdir(parents=True, exist_ok=True)
+            (hostdir / "hosts.toml").write_text(
+                f'server = "http://{host}"\n\n[host."http://{host}"]\n'
+                '  capabilities = ["pull", "resolve"]\n'
+            )
+
+    def kill_all_tasks(self) -> None:
+        """SIGKILL every container task of this containerd and delete the tasks."""
+        tasks = self.ctr("tasks", "ls", "-q", check=False).stdout.split()
+        for task in tasks:
+            self.ctr("tasks", "kill", "-s", "SIGKILL", "--all", task, check=False)
+        deadline = time.monotonic() + 20
+        while tasks and time.monotonic() < deadline:
+            out = self.ctr("tasks", "ls", check=False).stdout
+            if "RUNNING" not in out and "PAUSED" not in out:
+                break
+            time.sleep(0.3)
+        for task in tasks:
+            self.ctr("tasks", "delete", "--force", task, check=False)

@@ -1,0 +1,3 @@
+module local/nettool
+
+go 1.22
