@@ -1,0 +1,70 @@
+"""A cluster of its own for the in-cluster suite: a control plane, two real nodes (each in
+its own network namespace, see e2e.cluster.nodes) and the chart installed by helm.
+
+The suite does not use the session `cluster`: other suites run the operator as a local
+process with the chart's webhook configurations and RBAC under the same release names, and
+the helm release must own those objects here. The cluster and its nodes live for this
+module's tests only and are removed before the session goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from e2e.cluster.controlplane import LocalCluster
+from e2e.cluster.nodes import RealNodes
+from e2e.cluster.project_image import ProjectImage
+from e2e.cluster.registries import Registries
+from e2e.incluster.helm import Helm, diagnostics, is_ready, operator_pods
+from e2e.operator_tests.helpers import wait_for
+
+REPLICAS = 2
+
+
+@pytest.fixture(scope="package")
+def incluster(
+    e2e_workdir: Path, e2e_logdir: Path, registries: Registries
+) -> Iterator[LocalCluster]:
+    """A control plane with two real nodes; stopped (nodes first) after the suite."""
+    cluster = LocalCluster(workdir=e2e_workdir / "incluster", logdir=e2e_logdir / "incluster")
+    nodes: RealNodes | None = None
+    try:
+        cluster.start()
+        nodes = RealNodes.create(
+            cluster,
+            [r.host for r in registries.all()],
+            registries.crane.host,
+            e2e_workdir / "incluster-nodes",
+            e2e_logdir / "incluster" / "nodes",
+        )
+        started = time.monotonic()
+        nodes.ensure(REPLICAS, prefix="incluster")
+        print(f"\n{REPLICAS} real nodes joined in {time.monotonic() - started:.1f}s")
+        yield cluster
+    finally:
+        if nodes is not None:
+            nodes.stop()
+        cluster.stop()
+
+
+@pytest.fixture(scope="package")
+def installed(incluster: LocalCluster, project_image: ProjectImage, registries: Registries) -> Helm:
+    """`helm install` as the README says, waited for until both replicas are Ready."""
+    helm = Helm(incluster)
+    started = time.monotonic()
+    helm.install(project_image, registries.crane.host)
+
+    def ready() -> bool:
+        pods = operator_pods(incluster)
+        return len(pods) == REPLICAS and all(is_ready(p) for p in pods)
+
+    try:
+        wait_for("both operator replicas Running and Ready", ready, timeout=300, interval=2)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{diagnostics(incluster)}") from None
+    print(f"\nhelm install -> {REPLICAS} replicas Ready in {time.monotonic() - started:.1f}s")
+    return helm
