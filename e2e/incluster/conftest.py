@@ -10,6 +10,7 @@ module's tests only and are removed before the session goes on.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,3 +69,12 @@ def installed(incluster: LocalCluster, project_image: ProjectImage, registries: 
         raise AssertionError(f"{exc}\n{diagnostics(incluster)}") from None
     print(f"\nhelm install -> {REPLICAS} replicas Ready in {time.monotonic() - started:.1f}s")
     return helm
+
+
+@pytest.fixture
+def workload_namespace(incluster: LocalCluster) -> Iterator[str]:
+    """A fresh namespace for workload pods (the webhook ignores the release namespace)."""
+    name = f"w-{uuid.uuid4().hex[:8]}"
+    incluster.kubectl("create", "namespace", name)
+    yield name
+    incluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,10 @@ VALIDATING = f"{FULLNAME}-modeldeployments"
 WEBHOOK_SERVICE = f"{FULLNAME}-webhook"
 CERT_SECRET = f"{FULLNAME}-webhook-tls"
 LEASE = f"{FULLNAME}-leader"
+MODEL_LABEL = "modelprefetch.io/model"
+DENIED_MISSING = re.compile(
+    r'admission webhook ".*" denied the request: .*"missing-model" not found'
+)
 
 
 def toleration_values() -> list[str]:
@@ -114,3 +119,24 @@ def diagnostics(cluster: LocalCluster) -> str:
         out = cluster.kubectl(*args, check=False)
         parts.append(f"$ kubectl {' '.join(args)}\n{out.stdout}{out.stderr}")
     return "\n".join(parts)
+
+
+def admit_labelled_pod(cluster: LocalCluster, namespace: str) -> str:
+    """A pod asking for a ModelDeployment that does not exist, created with a server-side
+    dry run: only the operator's webhook (reached through its Service, its certificate
+    checked against the caBundle) can answer with this denial; an unreachable webhook
+    gives 'failed calling webhook' under failurePolicy Fail instead."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "generateName": "p-",
+            "namespace": namespace,
+            "labels": {MODEL_LABEL: "missing-model"},
+        },
+        "spec": {"containers": [{"name": "app", "image": "busybox"}]},
+    }
+    out = cluster.kubectl(
+        "create", "--dry-run=server", "-o", "json", "-f", "-", input=json.dumps(pod), check=False
+    )
+    return out.stderr.strip()

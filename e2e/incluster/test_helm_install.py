@@ -8,21 +8,19 @@ from __future__ import annotations
 import base64
 import json
 import re
-import uuid
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from e2e.cluster.controlplane import LocalCluster
 from e2e.cluster.realnode import TAINT_KEY
 from e2e.incluster.helm import (
     CERT_SECRET,
+    DENIED_MISSING,
     MUTATING,
     NAMESPACE,
     VALIDATING,
     WEBHOOK_SERVICE,
     Helm,
+    admit_labelled_pod,
     diagnostics,
     is_ready,
     kubectl_json,
@@ -30,21 +28,9 @@ from e2e.incluster.helm import (
 )
 from e2e.operator_tests.helpers import model_deployment, wait_for
 
-MODEL_LABEL = "modelprefetch.io/model"
-DENIED_MISSING = re.compile(
-    r'admission webhook ".*" denied the request: .*"missing-model" not found'
-)
 REQUESTS = re.compile(
     r"^modelprefetch_webhook_requests_total\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$", re.M
 )
-
-
-@pytest.fixture
-def workload_namespace(incluster: LocalCluster) -> Iterator[str]:
-    name = f"w-{uuid.uuid4().hex[:8]}"
-    incluster.kubectl("create", "namespace", name)
-    yield name
-    incluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
 def test_both_replicas_ready_on_different_real_nodes(
@@ -107,27 +93,6 @@ def test_self_signed_certificate_issued_and_ca_bundle_patched(
         assert client["service"]["namespace"] == NAMESPACE, (hook, client)
 
 
-def _admit_labelled_pod(cluster: LocalCluster, namespace: str) -> str:
-    """A pod asking for a ModelDeployment that does not exist, created with a server-side
-    dry run: only the operator's webhook (reached through its Service, its certificate
-    checked against the caBundle) can answer with this denial; an unreachable webhook
-    gives 'failed calling webhook' under failurePolicy Fail instead."""
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "generateName": "p-",
-            "namespace": namespace,
-            "labels": {MODEL_LABEL: "missing-model"},
-        },
-        "spec": {"containers": [{"name": "app", "image": "busybox"}]},
-    }
-    out = cluster.kubectl(
-        "create", "--dry-run=server", "-o", "json", "-f", "-", input=json.dumps(pod), check=False
-    )
-    return out.stderr.strip()
-
-
 def _denied_count(cluster: LocalCluster, pod: str) -> float:
     """The replica's own modelprefetch_webhook_requests_total{decision="denied"}, read
     through the API server's pod proxy (the API server reaches pods on the node LAN)."""
@@ -147,7 +112,7 @@ def test_admission_through_the_service_by_either_replica(
     wait_for("caBundle patched", lambda: all(c.get("caBundle") for _, c in _ca_bundles(incluster)))
     pods = [p["metadata"]["name"] for p in operator_pods(incluster)]
     before = {p: _denied_count(incluster, p) for p in pods}
-    answers = [_admit_labelled_pod(incluster, workload_namespace) for _ in range(24)]
+    answers = [admit_labelled_pod(incluster, workload_namespace) for _ in range(24)]
     wrong = [a for a in answers if not DENIED_MISSING.search(a)]
     assert not wrong, (
         f"{len(wrong)}/24 not answered by the webhook: {wrong[:3]}\n{diagnostics(incluster)}"
@@ -161,7 +126,7 @@ def test_admission_through_the_service_by_either_replica(
     # (maxUnavailable 0, PDB minAvailable 1; the endpoint leaves the Service first).
     victim = pods[0]
     incluster.kubectl("delete", "pod", "-n", NAMESPACE, victim, "--wait=false")
-    during = [_admit_labelled_pod(incluster, workload_namespace) for _ in range(12)]
+    during = [admit_labelled_pod(incluster, workload_namespace) for _ in range(12)]
     wrong = [a for a in during if not DENIED_MISSING.search(a)]
     assert not wrong, f"{len(wrong)}/12 failed while {victim} was deleted: {wrong[:3]}"
 
@@ -179,7 +144,7 @@ def test_admission_through_the_service_by_either_replica(
     ]
     assert fresh, "no new replica"
     start = _denied_count(incluster, fresh[0])
-    after = [_admit_labelled_pod(incluster, workload_namespace) for _ in range(24)]
+    after = [admit_labelled_pod(incluster, workload_namespace) for _ in range(24)]
     assert all(DENIED_MISSING.search(a) for a in after), after[:3]
     assert _denied_count(incluster, fresh[0]) > start, f"new replica {fresh[0]} answered nothing"
 
