@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from e2e.cluster.controlplane import LocalCluster
+from e2e.cluster.netns import CONTROL_PLANE_IP
 from e2e.cluster.nodes import RealNodes
 from e2e.cluster.project_image import ProjectImage
 from e2e.cluster.registries import Registries
@@ -27,9 +28,9 @@ REPLICAS = 2
 
 
 @pytest.fixture(scope="package")
-def incluster(
+def incluster_nodes(
     e2e_workdir: Path, e2e_logdir: Path, registries: Registries
-) -> Iterator[LocalCluster]:
+) -> Iterator[RealNodes]:
     """A control plane with two real nodes; stopped (nodes first) after the suite."""
     cluster = LocalCluster(workdir=e2e_workdir / "incluster", logdir=e2e_logdir / "incluster")
     nodes: RealNodes | None = None
@@ -45,7 +46,7 @@ def incluster(
         started = time.monotonic()
         nodes.ensure(REPLICAS, prefix="incluster")
         print(f"\n{REPLICAS} real nodes joined in {time.monotonic() - started:.1f}s")
-        yield cluster
+        yield nodes
     finally:
         if nodes is not None:
             nodes.stop()
@@ -53,11 +54,39 @@ def incluster(
 
 
 @pytest.fixture(scope="package")
+def incluster(incluster_nodes: RealNodes) -> LocalCluster:
+    return incluster_nodes.cluster
+
+
+@pytest.fixture(scope="package")
+def pod_registry(incluster_nodes: RealNodes, registries: Registries) -> str:
+    """The crane registry as pods see it (CONTROL_PLANE_IP:PORT on the node LAN).
+
+    The nodes reach the host registries at 127.0.0.1:PORT through relays in their own
+    namespaces, but a pod's 127.0.0.1 is its own: the operator pods resolve models over
+    the LAN. So one more relay listens on the LAN address and forwards to the host
+    registry's relay socket (no route or NAT to the host), and containerd on every node
+    gets a plain-HTTP hosts.toml for that address, so the holder pods pull the same
+    reference the operator resolved."""
+    network = incluster_nodes.network
+    port = int(registries.crane.host.rsplit(":", 1)[1])
+    network.relay_registries([port])  # the host side socket (already there: pause image)
+    socket = network.workdir / f"reg-{port}.sock"
+    host = f"{CONTROL_PLANE_IP}:{port}"
+    # PodNetwork has no public call for a LAN-side relay yet (see the report); its
+    # relays are stopped by network.delete() with the others.
+    network._relay("lan-registry", network.lan, [f"tcp:{host}=unix:{socket}"])
+    for node in incluster_nodes.nodes:
+        node._write_hosts([host])
+    return host
+
+
+@pytest.fixture(scope="package")
 def installed(incluster: LocalCluster, project_image: ProjectImage, registries: Registries) -> Helm:
     """`helm install` as the README says, waited for until both replicas are Ready."""
     helm = Helm(incluster)
     started = time.monotonic()
-    helm.install(project_image, registries.crane.host)
+    helm.install(project_image, registries.crane.host, pod_registry)
 
     def ready() -> bool:
         pods = operator_pods(incluster)

@@ -73,8 +73,9 @@ class Helm:
             raise RuntimeError(f"helm {' '.join(args)} failed:\n{result.stderr}{result.stdout}")
         return result
 
-    def install(self, image: ProjectImage, registry_host: str) -> None:
-        """The README's command with the local image pinned by digest."""
+    def install(self, image: ProjectImage, registry_host: str, pod_registry: str) -> None:
+        """The README's command with the local image pinned by digest, and the
+        registry the pods reach over plain HTTP listed in insecureRegistries."""
         self.run(
             "install",
             RELEASE,
@@ -86,6 +87,8 @@ class Helm:
             f"image.repository={registry_host}/{REPOSITORY}",
             "--set",
             f"image.digest={image.digest}",
+            "--set-json",
+            f'insecureRegistries=["{pod_registry}"]',
             *toleration_values(),
         )
 

@@ -26,7 +26,6 @@ from e2e.incluster.helm import (
     diagnostics,
     is_ready,
     operator_pods,
-    toleration_values,
 )
 from e2e.operator_tests.helpers import wait_for
 
@@ -90,11 +89,11 @@ def test_helm_upgrade_from_oci_to_a_new_tag_admits_during_rollout(
             "--plain-http",
             "-n",
             NAMESPACE,
-            "--set",
-            f"image.repository={repository}",
+            "--reuse-values",  # the install's values (image repository, toleration, ...)
             "--set",
             f"image.tag={NEW_TAG}",
-            *toleration_values(),
+            "--set",
+            "image.digest=",
         )
 
         def rolled() -> bool:
