@@ -10,6 +10,8 @@ import json
 import re
 from typing import Any
 
+import pytest
+
 from e2e.cluster.controlplane import LocalCluster
 from e2e.cluster.realnode import TAINT_KEY
 from e2e.incluster.helm import (
@@ -27,6 +29,8 @@ from e2e.incluster.helm import (
     operator_pods,
 )
 from e2e.operator_tests.helpers import model_deployment, wait_for
+
+pytestmark = pytest.mark.realnode
 
 REQUESTS = re.compile(
     r"^modelprefetch_webhook_requests_total\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$", re.M

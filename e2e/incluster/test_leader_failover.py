@@ -27,6 +27,8 @@ from e2e.cluster.tools import tool_path
 from e2e.incluster.helm import LEASE, NAMESPACE, Helm, diagnostics, is_ready, operator_pods
 from e2e.operator_tests.helpers import model_deployment, wait_for
 
+pytestmark = pytest.mark.realnode
+
 LEASE_DURATION = 15.0  # the operator's default (settings.lease_duration_seconds)
 BECAME_LEADER = "Became leader"
 UNREACHABLE = "127.0.0.1:9/probe/model:v1"  # port 9 (discard) has no registry

@@ -35,6 +35,8 @@ from e2e.realnode.helpers import (
 )
 
 MODEL_BYTES = 258 * MiB
+# Pack and push, then two waves of pulling 258 MiB on a shared 2-core machine.
+pytestmark = [pytest.mark.realnode, pytest.mark.timeout(1500)]
 HOLDER_COMPONENT = "app.kubernetes.io/component=prefetch-holder"
 
 

@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 
+import pytest
 import yaml
 
 from e2e.cluster.controlplane import LocalCluster
@@ -28,6 +29,8 @@ from e2e.incluster.helm import (
     operator_pods,
 )
 from e2e.operator_tests.helpers import wait_for
+
+pytestmark = pytest.mark.realnode
 
 NEW_TAG = "upgrade"
 

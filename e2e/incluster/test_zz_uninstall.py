@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from e2e.cluster.controlplane import LocalCluster
 from e2e.cluster.realnode import LABEL_KEY
 from e2e.incluster.helm import (
@@ -20,6 +22,8 @@ from e2e.incluster.helm import (
     operator_pods,
 )
 from e2e.operator_tests.helpers import wait_for
+
+pytestmark = pytest.mark.realnode
 
 CRD = "modeldeployments.modelprefetch.io"
 GROUP_PREFIX = "modelprefetch.io/"
