@@ -104,7 +104,6 @@ def test_leader_deleted_other_replica_reconciles_within_lease_duration(
     holder = wait_for("a Lease holder", lambda: _leader(incluster), timeout=60)
     old = next((n for n in names if holder.startswith(f"{n}_")), None)
     assert old is not None, f"Lease holder {holder} is none of the replicas {names}"
-    standby = next(n for n in names if n != old)
     # The leader reconciles before the failover (baseline for the probe).
     incluster.kubectl(
         "apply",
@@ -161,9 +160,10 @@ def test_leader_deleted_other_replica_reconciles_within_lease_duration(
         watch.stop.set()
         sampler.join(timeout=10)
     old_text = old_log.communicate(timeout=60)[0]
+    # Either standby may win: the old one, or the replacement if it started in time.
+    standby = new_holder.rsplit("_", 1)[0]
     print(f"\nfailover: {old} deleted -> {standby} reconciling in {reconciled:.1f}s")
-
-    assert new_holder.startswith(f"{standby}_"), f"new holder {new_holder}, expected {standby}"
+    assert standby != old and not holder.startswith(f"{standby}_"), (holder, new_holder)
     assert reconciled <= LEASE_DURATION, (
         f"the standby reconciled {reconciled:.1f}s after the delete (> {LEASE_DURATION}s)"
     )
