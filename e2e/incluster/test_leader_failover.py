@@ -160,7 +160,7 @@ def test_leader_deleted_other_replica_reconciles_within_lease_duration(
         watch.stop.set()
         sampler.join(timeout=10)
     old_text = old_log.communicate(timeout=60)[0]
-    # Either standby may win: the old one, or the replacement if it started in time.
+    # Either standby may win: the other replica, or the replacement if it started in time.
     standby = new_holder.rsplit("_", 1)[0]
     print(f"\nfailover: {old} deleted -> {standby} reconciling in {reconciled:.1f}s")
     assert standby != old and not holder.startswith(f"{standby}_"), (holder, new_holder)
