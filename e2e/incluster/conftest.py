@@ -82,7 +82,9 @@ def pod_registry(incluster_nodes: RealNodes, registries: Registries) -> str:
 
 
 @pytest.fixture(scope="package")
-def installed(incluster: LocalCluster, project_image: ProjectImage, registries: Registries) -> Helm:
+def installed(
+    incluster: LocalCluster, project_image: ProjectImage, registries: Registries, pod_registry: str
+) -> Helm:
     """`helm install` as the README says, waited for until both replicas are Ready."""
     helm = Helm(incluster)
     started = time.monotonic()
