@@ -22,6 +22,7 @@ from e2e.incluster.helm import (
     operator_pods,
 )
 from e2e.operator_tests.helpers import wait_for
+from modelprefetch.constants import ANNOTATION_ALLOW_DELETE_IN_USE
 
 pytestmark = pytest.mark.realnode
 
@@ -47,6 +48,11 @@ def _leftover_node_labels(cluster: LocalCluster) -> dict[str, list[str]]:
 def test_helm_uninstall_leaves_nothing_but_the_crd(
     installed: Helm, incluster: LocalCluster
 ) -> None:
+    """The README's uninstall: ModelDeployments first (readers still use one, so the
+    deletion guard asks for its override annotation), then `helm uninstall`."""
+    incluster.kubectl(
+        "annotate", "modeldeployments", "--all", "-A", f"{ANNOTATION_ALLOW_DELETE_IN_USE}=true"
+    )
     incluster.kubectl("delete", "modeldeployments", "--all", "-A", "--wait=false")
     try:
         wait_for(
