@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from e2e.cluster.controlplane import FAKE_ANNOTATION
+from e2e.cluster.controlplane import fake_node_manifest
 from e2e.webhook.apiclient import kube_session
 
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
@@ -92,32 +92,7 @@ class Kube:
 
 def fake_node(name: str, pool: str) -> dict[str, Any]:
     """A kwok node (as LocalCluster.add_fake_node registers one), in `pool`."""
-    resources = {"cpu": "32", "memory": "256Gi", "pods": "110"}
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": name,
-            "annotations": {FAKE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {
-                "kubernetes.io/hostname": name,
-                "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64",
-                "type": "kwok",
-                POOL_LABEL: pool,
-            },
-        },
-        "status": {
-            "allocatable": resources,
-            "capacity": resources,
-            "nodeInfo": {
-                "containerRuntimeVersion": "containerd://2.2.1",
-                "kubeletVersion": "v1.35.4",
-                "architecture": "amd64",
-                "operatingSystem": "linux",
-            },
-        },
-    }
+    return fake_node_manifest(name, labels={POOL_LABEL: pool})
 
 
 def node_is_ready(node: dict[str, Any]) -> bool:

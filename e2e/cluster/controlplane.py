@@ -331,32 +331,7 @@ class LocalCluster:
         taints: list[dict[str, str]] | None = None,
     ) -> None:
         """Register a kwok-managed node reporting `runtime` as containerRuntimeVersion."""
-        node = {
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {
-                "name": name,
-                "annotations": {FAKE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                "labels": {
-                    "kubernetes.io/hostname": name,
-                    "kubernetes.io/os": "linux",
-                    "kubernetes.io/arch": "amd64",
-                    "type": "kwok",
-                    **(labels or {}),
-                },
-            },
-            "spec": {"taints": taints or []},
-            "status": {
-                "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-                "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-                "nodeInfo": {
-                    "containerRuntimeVersion": runtime,
-                    "kubeletVersion": "v1.35.4",
-                    "architecture": "amd64",
-                    "operatingSystem": "linux",
-                },
-            },
-        }
+        node = fake_node_manifest(name, runtime=runtime, labels=labels, taints=taints)
         self.kubectl("apply", "-f", "-", input=json.dumps(node))
         procs.wait_until(f"node {name} Ready", lambda: self.node_ready(name), 60)
 
@@ -373,3 +348,41 @@ class LocalCluster:
 
     def delete_node(self, name: str) -> None:
         self.kubectl("delete", "node", name, "--ignore-not-found", "--wait=true")
+
+
+def fake_node_manifest(
+    name: str,
+    *,
+    runtime: str = "containerd://2.2.1",
+    labels: dict[str, str] | None = None,
+    taints: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """A kwok-managed Node (annotation FAKE_ANNOTATION) with 32 CPUs, 256Gi and 110 pods,
+    reporting `runtime` as containerRuntimeVersion and kubelet v1.35.4."""
+    resources = {"cpu": "32", "memory": "256Gi", "pods": "110"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {FAKE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+                **(labels or {}),
+            },
+        },
+        "spec": {"taints": taints or []},
+        "status": {
+            "allocatable": resources,
+            "capacity": resources,
+            "nodeInfo": {
+                "containerRuntimeVersion": runtime,
+                "kubeletVersion": "v1.35.4",
+                "architecture": "amd64",
+                "operatingSystem": "linux",
+            },
+        },
+    }

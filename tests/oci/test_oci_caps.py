@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from tests.oci.conftest import serve_on_loopback
 
 from modelprefetch.errors import RegistryProtocolError
 from modelprefetch.oci import replies, transport
@@ -72,12 +72,8 @@ class HostileRegistry:
 
 @pytest.fixture
 async def hostile() -> AsyncIterator[HostileRegistry]:
-    fake = HostileRegistry()
-    server = TestServer(fake.app(), host="127.0.0.1")
-    await server.start_server()
-    fake.host = f"127.0.0.1:{server.port}"
-    yield fake
-    await server.close()
+    async for fake in serve_on_loopback(HostileRegistry()):
+        yield fake
 
 
 @pytest.fixture
