@@ -86,6 +86,8 @@ async def follow(args: argparse.Namespace, out: TextIO) -> int:
             if live and shown:
                 out.write(f"\x1b[{shown}F\x1b[J")  # redraw in place: ages keep ticking
             if live or seen != last:
+                if shown and not live:
+                    out.write("\n")  # one block per change, apart
                 out.write("\n".join(lines) + "\n")
                 out.flush()
                 shown, last = len(lines), seen
