@@ -16,11 +16,12 @@ RESULTS_DIR = REPO_ROOT / ".tmp" / "hostile"
 DOC_RESULTS = REPO_ROOT / "docs" / "security" / "hostile-inputs.json"
 
 
-def rss_mib(pid: int) -> float:
-    """Resident set size of `pid` in MiB (0 when it is gone)."""
+def rss_mib(pid: int, status_field: str = "VmRSS") -> float:
+    """Resident set size of `pid` in MiB (0 when it is gone); "VmHWM" gives the
+    peak since the process's last exec instead."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{status_field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -34,6 +35,7 @@ class RssSampler:
 
     pid: int
     interval: float = 0.1
+    status_field: str = "VmRSS"
     samples: list[tuple[float, float]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -50,7 +52,7 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.samples.append((time.monotonic(), rss_mib(self.pid)))
+            self.samples.append((time.monotonic(), rss_mib(self.pid, self.status_field)))
             self._stop.wait(self.interval)
 
     def peak(self, start: float = 0.0, end: float = float("inf")) -> float:

@@ -110,7 +110,9 @@ class HostileRegistry:
     async def _ping(self, _: web.Request) -> web.StreamResponse:
         return web.json_response({})
 
-    async def _not_found(self, _: web.Request) -> web.StreamResponse:
+    async def _not_found(self, request: web.Request) -> web.StreamResponse:
+        if request.path.startswith("/v2/hostile/redirect-loop/"):  # uploads too
+            raise web.HTTPTemporaryRedirect(location=str(request.rel_url))
         body = b'{"errors":[{"code":"NAME_UNKNOWN","message":"no such thing"}]}'
         return web.Response(status=404, body=body, content_type="application/json")
 
