@@ -78,13 +78,22 @@ def check_tree(model_dir: Path, expected: Sequence[ExpectedFile]) -> str | None:
         )
     missing: list[str] = []
     wrong: list[str] = []
+    outside: list[str] = []
+    root = model_dir.resolve()
     for relative, size in expected:
         actual = _size_of(model_dir, relative)
-        if actual is None:
+        if actual is not None and not (model_dir / relative).resolve().is_relative_to(root):
+            outside.append(relative)  # a symlink to a file of the pod, not of the model
+        elif actual is None:
             missing.append(relative)
         elif actual != size:
             wrong.append(f"{relative} ({actual} bytes, expected {size})")
     problems = []
+    if outside:
+        problems.append(
+            f"{len(outside)} of {len(expected)} files are symlinks out of the model tree:"
+            f" {_names(outside)}"
+        )
     if missing:
         problems.append(f"{len(missing)} of {len(expected)} files missing: {_names(missing)}")
     if wrong:

@@ -31,6 +31,21 @@ _IMAGE_LAYER_FORMATS = {
 # Names Docker Model Runner gives files of layers that carry no path annotation.
 _DOCKER_AI_NAMES = {"gguf": "model.gguf", "license": "LICENSE", "mmproj": "model.mmproj"}
 _DIRECTORY_TYPEFLAGS = {5, "5", 53}
+# Regular files (tar '0', the old NUL form, contiguous '7'); the pulled tree holds nothing
+# else. A link or device in a model layer is refused: it could point out of the tree.
+_REGULAR_TYPEFLAGS = {0, "0", 48, "", "\0", 7, "7", 55}
+_TYPEFLAG_NAMES = {
+    "1": "hard link",
+    "2": "symlink",
+    "3": "character device",
+    "4": "block device",
+    "6": "FIFO",
+}
+# One layer per file; real models have at most a few hundred. The operator hands the
+# file list to every holder pod in an annotation (at most 256 KiB with all others), so
+# both the count and the list's size are bounded well below what breaks the DaemonSet.
+MAX_LAYERS = 1000
+MAX_FILE_LIST_BYTES = 128 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +78,11 @@ def parse_manifest(document: Any, media_type: str | None = None) -> ParsedManife
     raw_layers = document.get("layers")
     if not isinstance(raw_layers, list):
         raise ModelFormatError("layers must be an array")
+    if len(raw_layers) > MAX_LAYERS:
+        raise ModelFormatError(
+            f"layers: {len(raw_layers)} layers, more than the {MAX_LAYERS} allowed"
+            " (one layer per model file)"
+        )
     descriptors = tuple(
         parse_descriptor(layer, f"layers[{i}]") for i, layer in enumerate(raw_layers)
     )
@@ -73,6 +93,7 @@ def parse_manifest(document: Any, media_type: str | None = None) -> ParsedManife
     if not descriptors:
         raise ModelFormatError(f"layers is empty: a {kind} without layers holds no model")
     layers = tuple(_layer_info(kind, d, i) for i, d in enumerate(descriptors))
+    _refuse_duplicate_paths(layers)
     subject = document.get("subject")
     return ParsedManifest(
         kind=kind,
@@ -120,6 +141,21 @@ def overall_format(layers: tuple[LayerInfo, ...]) -> LayerFormat:
     return formats.pop() if len(formats) == 1 else LayerFormat.MIXED
 
 
+def _refuse_duplicate_paths(layers: tuple[LayerInfo, ...]) -> None:
+    """Two layers naming the same file: which one the node ends up with depends on the
+    runtime's unpack order, and the expected sizes cannot both hold."""
+    first: dict[str, int] = {}
+    for index, layer in enumerate(layers):
+        if layer.path is None or layer.path_annotation is None:
+            continue  # guessed names (Docker model layers) are not the artifact's claim
+        if layer.path in first:
+            raise ModelFormatError(
+                f"layers[{index}].annotations[{layer.path_annotation}]: path {layer.path!r}"
+                f" is also the path of layers[{first[layer.path]}]"
+            )
+        first[layer.path] = index
+
+
 def model_files(
     layers: tuple[LayerInfo, ...], descriptors: tuple[Descriptor, ...]
 ) -> tuple[ModelFile, ...]:
@@ -142,6 +178,12 @@ def model_files(
         else:
             size = metadata.get("size", layer.size)
         files.append(ModelFile(path=layer.path, size=size, mode=mode & 0o7777))
+    listed = sum(len(file.path.encode()) + 24 for file in files)  # path, size, JSON syntax
+    if listed > MAX_FILE_LIST_BYTES:
+        raise ModelFormatError(
+            f"layers: the file list of {len(files)} paths needs about {listed} bytes, more"
+            f" than the {MAX_FILE_LIST_BYTES} a holder pod annotation may carry"
+        )
     return tuple(files)
 
 
@@ -196,6 +238,10 @@ def safe_relative_path(value: str, where: str) -> str:
     """A clean relative "/"-separated path inside the model tree, or ModelFormatError."""
     if not value or "\x00" in value:
         raise ModelFormatError(f"{where}: path is empty or contains NUL")
+    if value.startswith(("/", "\\")):
+        raise ModelFormatError(
+            f"{where}: path {value[:200]!r} is absolute; file paths are relative to the model tree"
+        )
     cleaned = posixpath.normpath(value.replace("\\", "/")).lstrip("/")
     if cleaned in ("", ".") or cleaned == ".." or cleaned.startswith("../"):
         raise ModelFormatError(f"{where}: path {value[:200]!r} leaves the model tree")
@@ -223,6 +269,13 @@ def _file_metadata(descriptor: Descriptor, index: int) -> dict[str, Any]:
         typeflag = metadata.get("typeflag")
         if typeflag is not None and not isinstance(typeflag, int | str):
             raise ModelFormatError(f"{where}.typeflag must be a number or a string")
+        if typeflag is not None and typeflag not in _REGULAR_TYPEFLAGS | _DIRECTORY_TYPEFLAGS:
+            flag = chr(typeflag) if isinstance(typeflag, int) and 0 < typeflag < 128 else typeflag
+            kind = _TYPEFLAG_NAMES.get(str(flag), "not a regular file")
+            raise ModelFormatError(
+                f"{where}.typeflag {typeflag!r} ({kind}): model layers may hold only regular"
+                " files and directories"
+            )
         return {k: v for k, v in metadata.items() if v is not None}
     return {}
 

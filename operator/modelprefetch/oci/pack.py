@@ -72,7 +72,9 @@ def scan(root: Path, options: PackOptions) -> list[FileLayer]:
     if not root.is_dir():
         raise PackError(f"{root} is not a directory")
     layers: list[FileLayer] = []
+    visited: dict[tuple[int, int], str] = {}  # real directory -> where the walk first saw it
     for directory, subdirs, files in os.walk(root, followlinks=True):
+        _refuse_loop(root, Path(directory), visited)
         subdirs[:] = sorted(d for d in subdirs if d not in SKIPPED_DIRECTORIES)
         for name in sorted(files):
             if name in SKIPPED_FILES:
@@ -96,6 +98,21 @@ def scan(root: Path, options: PackOptions) -> list[FileLayer]:
         raise PackError(f"{root} holds no files to pack")
     layers.sort(key=lambda layer: layer.path)
     return layers
+
+
+def _refuse_loop(root: Path, directory: Path, visited: dict[tuple[int, int], str]) -> None:
+    """A directory symlink back to an ancestor would be walked until the OS gives up
+    (40 levels), packing every file 40 times: name the loop instead."""
+    try:
+        stat = directory.stat()
+    except OSError as exc:
+        raise PackError(f"cannot read {directory}: {exc.strerror}") from None
+    relative = directory.relative_to(root).as_posix()
+    first = visited.setdefault((stat.st_dev, stat.st_ino), relative)
+    if first != relative:
+        raise PackError(
+            f"{relative} leads back to {first!r} of {root}: a symlink loop; remove the link"
+        )
 
 
 def layer_media_type(layer: FileLayer) -> str:

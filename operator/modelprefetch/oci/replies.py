@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -18,18 +19,44 @@ from modelprefetch.errors import (
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_ERROR_BODY_BYTES = 8192
 READ_CHUNK_BYTES = 65536
+# A manifest, config, token or error body is kilobytes: one that has not arrived whole in
+# this time is a registry trickling bytes to hold us (every read resets a socket timeout).
+SMALL_BODY_SECONDS = 30.0
 
 
-async def read_capped(response: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+async def read_capped(
+    response: aiohttp.ClientResponse,
+    limit: int,
+    what: str,
+    *,
+    seconds: float = SMALL_BODY_SECONDS,
+) -> bytes:
     """Read a whole body, refusing more than `limit` bytes (a hostile registry could
-    otherwise exhaust memory with an endless manifest or token reply).
+    otherwise exhaust memory with an endless manifest or token reply) or taking longer
+    than `seconds` (it could otherwise hold us forever with a trickle).
 
     Never reads more than `limit + 1` bytes: one byte past the limit proves the body is
     too large, whatever the server keeps sending after it."""
     declared = response.content_length
     if declared is not None and declared > limit:
         raise RegistryProtocolError(f"{what} is {declared} bytes, more than the {limit} allowed")
-    chunks: list[bytes] = []
+    received: list[bytes] = []
+    try:
+        async with asyncio.timeout(seconds):
+            return await _read_up_to(response, limit, what, received)
+    except TimeoutError:
+        size = sum(len(chunk) for chunk in received)
+        raise RegistryUnavailableError(
+            f"{what}: not received within {seconds:g}s ({size} bytes arrived); "
+            "the registry is trickling or stalled"
+        ) from None
+
+
+async def _read_up_to(
+    response: aiohttp.ClientResponse, limit: int, what: str, chunks: list[bytes]
+) -> bytes:
+    """The body, or RegistryProtocolError once it passes `limit`; `chunks` fills up as
+    bytes arrive (the caller reports how many when time runs out)."""
     total = 0
     while total <= limit:
         chunk = await response.content.read(min(READ_CHUNK_BYTES, limit + 1 - total))

@@ -167,12 +167,25 @@ def pod_models(request: Mapping[str, Any], index: ModelIndex) -> tuple[list[Mode
     return list(models.values()), warnings
 
 
+def _require_pod(request: Mapping[str, Any]) -> None:
+    """Only pods are ours to patch; a misrouted rule or a hostile client may send else."""
+    kind = request.get("kind")
+    if kind is not None and (
+        not isinstance(kind, dict) or (kind.get("group"), kind.get("kind")) != ("", "Pod")
+    ):
+        raise PodConflictError("request.kind", f"expected core/v1 Pod, got {str(kind)[:100]}")
+    obj = request.get("object")
+    if isinstance(obj, dict) and obj.get("kind", "Pod") != "Pod":
+        raise PodConflictError("object.kind", f"expected Pod, got {str(obj.get('kind'))[:100]}")
+
+
 def review_pod(request: Mapping[str, Any], index: ModelIndex) -> tuple[dict[str, Any], str]:
     """Answer a pod admission: (AdmissionReview, decision)."""
     uid = str(request["uid"])
     if request.get("operation") != "CREATE" or request.get("subResource"):
         return response(uid, allowed=True), DECISION_ALLOWED
     try:
+        _require_pod(request)
         models, warnings = pod_models(request, index)
         if not models:
             return response(uid, allowed=True), DECISION_ALLOWED
