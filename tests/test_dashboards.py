@@ -99,6 +99,9 @@ def _populate() -> None:
     for node, state in (("n1", "ready"), ("n2", "pulling"), ("n3", "failed")):
         metrics.node_state(NAMESPACE, MODEL, node, state)
     metrics.observe_prefetch(NAMESPACE, MODEL, "n1", 95.0)
+    phases = {"pending": 1, "pulling": 1, "verifying": 0, "ready": 1, "failed": 1}
+    metrics.record_phases(NAMESPACE, MODEL, phases)
+    metrics.observe_pulls(NAMESPACE, MODEL, {"holder-n1": ("uid-1", 80.0, 4 << 30)}, {"holder-n1"})
     metrics.observe_reconcile(0.05, error=False)
     metrics.observe_webhook(metrics.WEBHOOK_MUTATE_PODS, metrics.DECISION_PATCHED, 0.002)
     metrics.observe_webhook(metrics.WEBHOOK_VALIDATE_MODELDEPLOYMENTS, "allowed", 0.001)

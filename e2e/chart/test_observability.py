@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from e2e.chart.observability import (
 )
 from e2e.cluster.controlplane import LocalCluster
 from e2e.cluster.registries import Registries
+from e2e.kubelet_events import post_pulled
 from e2e.operator_process import OperatorProcess
 from modelprefetch import __version__
 from modelprefetch.oci.client import RegistryClient
@@ -81,6 +83,19 @@ async def _push_model(host: str, workdir: Path, repository: str) -> str:
     return reference
 
 
+def _pull_reported(cluster: LocalCluster, operator: OperatorProcess, namespace: str) -> None:
+    """kwok posts no Events: play the kubelet's Pulled event on one holder pod (the pull
+    panels read it), then touch the pod so the operator looks again."""
+    listed = cluster.kubectl("get", "pods", "-n", namespace, "-o", "json").stdout
+    holder = json.loads(listed)["items"][0]
+    image = next(v["image"]["reference"] for v in holder["spec"]["volumes"] if "image" in v)
+    post_pulled(cluster, holder, image, datetime.now(UTC), seconds=2.5, size_bytes=66000)
+    name = holder["metadata"]["name"]
+    cluster.kubectl("annotate", "pod", name, "-n", namespace, "test/pulled=1", "--overwrite")
+    pulled = f'modelprefetch_pull_bytes_count{{model="{MODEL}",namespace="{namespace}"}}'
+    _wait("the pull in the metrics", lambda: _samples(operator).get(pulled) == 1)
+
+
 @pytest.fixture(scope="module")
 def scenario(
     cluster: LocalCluster,
@@ -110,6 +125,7 @@ def scenario(
             f'modelprefetch_model_nodes{{model="{MODEL}",namespace="{namespace}",state="ready"}}'
         )
         _wait("both nodes ready", lambda: _samples(operator).get(ready) == 2, timeout=180)
+        _pull_reported(cluster, operator, namespace)
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",

@@ -15,7 +15,7 @@ from typing import cast
 from modelprefetch import __version__
 from modelprefetch.errors import ModelPrefetchError
 
-COMMAND_MODULES = ("pack", "inspect", "convert", "hold", "run", "crd")
+COMMAND_MODULES = ("pack", "inspect", "convert", "hold", "run", "crd", "status")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,6 +32,32 @@ PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
         "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
     },
     {"name": "Format", "type": "string", "jsonPath": ".status.resolved.format", "priority": 1},
+    # Progress (-o wide): nodes per phase and the ETA of the last node (status.progress).
+    {
+        "name": "Pending",
+        "type": "integer",
+        "jsonPath": ".status.progress.phases.pending",
+        "priority": 1,
+    },
+    {
+        "name": "Pulling",
+        "type": "integer",
+        "jsonPath": ".status.progress.phases.pulling",
+        "priority": 1,
+    },
+    {
+        "name": "Verifying",
+        "type": "integer",
+        "jsonPath": ".status.progress.phases.verifying",
+        "priority": 1,
+    },
+    {
+        "name": "Failed",
+        "type": "integer",
+        "jsonPath": ".status.progress.phases.failed",
+        "priority": 1,
+    },
+    {"name": "ETA", "type": "string", "jsonPath": ".status.progress.eta", "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 )
 

@@ -126,6 +126,59 @@ class UnmountableNode(StatusModel):
     """Why, and what would help."""
 
 
+MAX_PROGRESS_NODES = 10  # progress.slowest / progress.failing: the status stays small at 5,000
+
+
+class PhaseCounts(StatusModel):
+    """Targeted nodes per progress phase (see `modelprefetch.core.node_phases`)."""
+
+    pending: Count = 0
+    """Not pulling yet: waiting for a wave slot, or admitted without a holder pod yet."""
+    pulling: Count = 0
+    """The kubelet is pulling the model."""
+    verifying: Count = 0
+    """Pulled; the holder pod checks the mounted files."""
+    ready: Count = 0
+    """Pulled and verified."""
+    failed: Count = 0
+    """Failed or timed out, waiting for a retry."""
+
+
+class NodeProgressEntry(StatusModel):
+    """One node's progress, listed when it is among the slowest or failing nodes."""
+
+    name: str
+    """Node name."""
+    phase: str
+    """Pending, Pulling, Verifying, Ready or Failed."""
+    since: Timestamp | None = None
+    """When the node entered this phase, as far as known (RFC 3339)."""
+    reason: str = ""
+    """For Failed (and a Pulling node the kubelet has trouble with): CamelCase cause."""
+    message: str = ""
+    """Details, from the holder pod or the kubelet."""
+
+
+class ProgressStatus(StatusModel):
+    """Prefetch progress across the targeted nodes: counts, ETA and a few named nodes."""
+
+    phases: PhaseCounts = Field(default_factory=PhaseCounts)
+    """Nodes per phase."""
+    percent: Annotated[int, Field(ge=0, le=100)] = 0
+    """Ready nodes out of targeted nodes, in percent."""
+    eta: Timestamp | None = None
+    """Estimated time all targeted nodes are Ready, from the durations of finished nodes
+    and the wave size; absent until a node finished."""
+    node_seconds: Count | None = None
+    """Mean seconds a finished node took from admission to Ready."""
+    pulled_bytes_per_second: Count | None = None
+    """Mean pull throughput of one node, from the kubelet's Pulled events."""
+    slowest: list[NodeProgressEntry] = Field(default_factory=list, max_length=MAX_PROGRESS_NODES)
+    """The nodes pulling or verifying for the longest time (at most 10)."""
+    failing: list[NodeProgressEntry] = Field(default_factory=list, max_length=MAX_PROGRESS_NODES)
+    """Failed nodes (at most 10)."""
+
+
 class ModelDeploymentStatus(StatusModel):
     """Observed state of a ModelDeployment."""
 
@@ -149,3 +202,5 @@ class ModelDeploymentStatus(StatusModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     """Resolved, Mountable, Prefetched and Ready."""
+    progress: ProgressStatus | None = None
+    """Per-phase node counts, an ETA and the slowest and failing nodes."""

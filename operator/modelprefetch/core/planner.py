@@ -22,6 +22,7 @@ from modelprefetch.core.labels import (
     warm_key_for,
 )
 from modelprefetch.core.node_labels import keys_in_use, label_changes
+from modelprefetch.core.node_phases import node_phases, summarize
 from modelprefetch.core.plan import Plan
 from modelprefetch.core.report import (
     build_status,
@@ -87,6 +88,19 @@ def plan(world: World) -> Plan:
     wave = wave_size(spec.prefetch.max_concurrent_nodes, targets.desired)
     admitted = admit(progress, wave - sum(p.state is NodeState.PULLING for p in progress))
     retirements = _retirements(world, holders, targets, progress)
+    holder_sets = {
+        prefetch_label_key(world.namespace, world.name, g.digest): holder_daemonset_name(
+            world.name, world.namespace, g.digest
+        )
+        for g in targets.groups
+    }
+    phases = node_phases(
+        progress,
+        lambda p: holders.get((holder_sets[p.label_key], p.node.name)),
+        world.pull_events,
+        world.previous,
+        now=world.now,
+    )
     status = build_status(
         world,
         spec,
@@ -99,6 +113,13 @@ def plan(world: World) -> Plan:
         label_keys=keys_in_use(targets, world, retirements),
         records=records,
         retirements=retirements,
+        progress_block=summarize(
+            phases,
+            desired=targets.desired,
+            wave=wave,
+            now=world.now,
+            extra_pending=len(targets.awaiting_derivation),
+        ),
     )
     return Plan(
         status=status,

@@ -19,6 +19,7 @@ from modelprefetch.api.status import (
     FailedNode,
     ModelDeploymentStatus,
     NodeCounts,
+    ProgressStatus,
     UnmountableNode,
 )
 from modelprefetch.api.v1alpha1 import ModelDeploymentSpec
@@ -57,6 +58,7 @@ def build_status(
     label_keys: Sequence[str],
     records: Mapping[str, FailureRecord],
     retirements: Sequence[Retirement],
+    progress_block: ProgressStatus | None = None,
 ) -> ModelDeploymentStatus:
     """The complete status of a resolved ModelDeployment."""
     counts = count_nodes(targets, progress, admitted)
@@ -83,6 +85,7 @@ def build_status(
         conditions=conditions(
             _previous_conditions(world), verdicts, now=world.now, generation=world.generation
         ),
+        progress=progress_block,
     )
 
 

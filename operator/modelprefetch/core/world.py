@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from modelprefetch.api.v1alpha1 import ModelDeploymentSpec
+from modelprefetch.core.pulls import PodPulls
 from modelprefetch.oci.artifact import ResolvedArtifact
 
 
@@ -84,6 +85,8 @@ class HolderPod:
     terminated_message: str | None = None
     terminated_exit_code: int | None = None
     restart_count: int = 0
+    ready_since: datetime | None = None  # the Ready condition's lastTransitionTime, if Ready
+    running: bool = False  # the holder container runs: the image was pulled, hold verifies
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +135,8 @@ class World:
     nodes: tuple[NodeInfo, ...] = ()
     holder_pods: tuple[HolderPod, ...] = ()
     daemonsets: tuple[ExistingDaemonSet, ...] = ()
+    # Holder pod name -> its kubelet Pulling/Pulled Events (read only while nodes pull).
+    pull_events: Mapping[str, PodPulls] = field(default_factory=dict)
 
     @property
     def previous(self) -> Mapping[str, Any]:

@@ -13,6 +13,9 @@ stay in one place.
       modelprefetch_resolve_duration_seconds          histogram  registry resolve time
       modelprefetch_resolve_errors_total{reason}      counter    failed resolves by error reason
       modelprefetch_prefetch_duration_seconds         histogram  per-node prefetch time
+      modelprefetch_model_nodes_by_phase{phase}       gauge      nodes per progress phase
+      modelprefetch_pull_duration_seconds             histogram  kubelet pull time (Pulled event)
+      modelprefetch_pull_bytes                        histogram  bytes pulled (Pulled event)
     per node (labels namespace, model, node; record_node_states() keeps the set exact)
       modelprefetch_node_state{state}                 gauge      1 for the node's current state
       modelprefetch_node_prefetch_duration_seconds    gauge      last prefetch time on the node
@@ -31,15 +34,18 @@ stay in one place.
 """
 
 from modelprefetch.metrics.models import (
+    NODE_PHASES,
     NODE_STATES,
     forget_all_models,
     forget_model,
     forget_node,
     node_state,
     observe_prefetch,
+    observe_pulls,
     observe_resolve,
     record_model_state,
     record_node_states,
+    record_phases,
 )
 from modelprefetch.metrics.operator import (
     DECISION_ALLOWED,
@@ -62,6 +68,7 @@ __all__ = [
     "DECISION_DENIED",
     "DECISION_ERROR",
     "DECISION_PATCHED",
+    "NODE_PHASES",
     "NODE_STATES",
     "REGISTRY",
     "WEBHOOK_BUCKETS",
@@ -74,11 +81,13 @@ __all__ = [
     "forget_node",
     "node_state",
     "observe_prefetch",
+    "observe_pulls",
     "observe_reconcile",
     "observe_resolve",
     "observe_webhook",
     "record_model_state",
     "record_node_states",
+    "record_phases",
     "set_leader",
     "start_metrics_server",
 ]

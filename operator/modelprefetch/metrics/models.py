@@ -7,7 +7,7 @@ when a replica stops leading, `forget_model` when a ModelDeployment is deleted, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Final
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -79,6 +79,37 @@ NODE_PREFETCH_DURATION: Final = Gauge(
     "modelprefetch_node_prefetch_duration_seconds",
     "Duration of the last completed prefetch of a model on a node.",
     _NODE,
+    registry=REGISTRY,
+)
+
+# Progress (issue 13). Labels are namespace, model and phase only, never the node: a
+# series per node would multiply by 5,000 on a large fleet, for every model, and Prometheus
+# keeps every series it ever saw for the retention period. Which nodes are slow or failing
+# is in status.progress (bounded) and `modelprefetch status`, not in metrics.
+NODE_PHASES: Final = ("pending", "pulling", "verifying", "ready", "failed")
+"""Progress phases of a node (status.progress.phases), lower-cased."""
+# 1 MiB .. 1 TiB, by factors of 4: from a small adapter to the largest models.
+PULL_BYTES_BUCKETS: Final = tuple(float(1 << shift) for shift in range(20, 41, 2))
+
+MODEL_NODES_BY_PHASE: Final = Gauge(
+    "modelprefetch_model_nodes_by_phase",
+    "Nodes of a ModelDeployment per progress phase (pending, pulling, verifying, ready, failed).",
+    (*_MODEL, "phase"),
+    registry=REGISTRY,
+)
+PULL_DURATION: Final = Histogram(
+    "modelprefetch_pull_duration_seconds",
+    "Time the kubelet took to pull the model on a node, from its Pulled event"
+    " (without the wait for the node's image puller).",
+    _MODEL,
+    buckets=PREFETCH_BUCKETS,
+    registry=REGISTRY,
+)
+PULL_BYTES: Final = Histogram(
+    "modelprefetch_pull_bytes",
+    "Size of the model image pulled on a node, from the kubelet's Pulled event.",
+    _MODEL,
+    buckets=PULL_BYTES_BUCKETS,
     registry=REGISTRY,
 )
 
@@ -161,6 +192,40 @@ def forget_node(namespace: str, name: str, node: str) -> None:
     _last_prefetch.pop((namespace, name, node), None)
 
 
+def record_phases(namespace: str, name: str, counts: Mapping[str, int]) -> None:
+    """Nodes per progress phase of one ModelDeployment (phase -> count, see NODE_PHASES)."""
+    for phase in NODE_PHASES:
+        MODEL_NODES_BY_PHASE.labels(namespace, name, phase).set(counts.get(phase, 0))
+
+
+# (namespace, model, holder pod) -> uid of the Pulled event already observed.
+_observed_pulls: dict[tuple[str, str, str], str] = {}
+
+
+def observe_pulls(
+    namespace: str,
+    name: str,
+    pulls: Mapping[str, tuple[str, float, int | None]],
+    pods: Collection[str],
+) -> None:
+    """Observe each finished pull once (holder pod -> (Pulled event uid, seconds, bytes)).
+
+    A reconcile reads the same Events again and again; an event uid already observed for
+    a pod is skipped. Pods no longer in `pods` (the model's current holder pods) are
+    forgotten, so the bookkeeping stays as large as the fleet.
+    """
+    for pod, (uid, seconds, size) in pulls.items():
+        key = (namespace, name, pod)
+        if _observed_pulls.get(key) == uid:
+            continue
+        _observed_pulls[key] = uid
+        PULL_DURATION.labels(namespace, name).observe(seconds)
+        if size is not None:
+            PULL_BYTES.labels(namespace, name).observe(size)
+    for key in [k for k in _observed_pulls if k[:2] == (namespace, name) and k[2] not in pods]:
+        del _observed_pulls[key]
+
+
 _PER_MODEL: Final = (
     MODEL_DESIRED_NODES,
     MODEL_NODES,
@@ -171,6 +236,9 @@ _PER_MODEL: Final = (
     PREFETCH_DURATION,
     NODE_STATE,
     NODE_PREFETCH_DURATION,
+    MODEL_NODES_BY_PHASE,
+    PULL_DURATION,
+    PULL_BYTES,
 )
 
 
@@ -183,6 +251,8 @@ def forget_model(namespace: str, name: str) -> None:
                 metric.remove(*labels)
     for seen in [seen for seen in _last_prefetch if seen[:2] == key]:
         del _last_prefetch[seen]
+    for pulled in [pulled for pulled in _observed_pulls if pulled[:2] == key]:
+        del _observed_pulls[pulled]
 
 
 def forget_all_models() -> None:
@@ -190,6 +260,7 @@ def forget_all_models() -> None:
     for metric in _PER_MODEL:
         metric.clear()
     _last_prefetch.clear()
+    _observed_pulls.clear()
 
 
 def _children(metric: Gauge | Counter | Histogram) -> list[tuple[str, ...]]:

@@ -19,7 +19,7 @@ from modelprefetch.errors import ModelPrefetchError
 from modelprefetch.reconciler import apply, resolver
 from modelprefetch.reconciler.apply import EmitEvent, Logger
 from modelprefetch.reconciler.gather import gather
-from modelprefetch.reconciler.progress import Progress
+from modelprefetch.reconciler.progress import Progress, record_progress_metrics, with_pull_events
 from modelprefetch.reconciler.services import Services
 from modelprefetch.reconciler.views import Surroundings
 from modelprefetch.reconciler.written import LastWritten
@@ -43,6 +43,7 @@ async def reconcile_once(
     a status equal to the observed one is not written again.
     """
     world = await gather(services, resolution, body, surroundings)
+    world = await with_pull_events(services.kube, world, logger)
     if written is not None:
         written.observe(d.name for d in world.daemonsets)
     decided = plan(world)
@@ -63,6 +64,7 @@ async def reconcile_once(
     # After a progress write the observed status is stale: write the final one anyway.
     observed = None if shown.writes else world.previous
     await apply.report(kube, namespace, name, decided, emit, observed)
+    record_progress_metrics(world, decided)
     waits = [services.settings.resync_seconds]
     if world.spec is not None:
         refresh = world.spec.model.refresh_interval

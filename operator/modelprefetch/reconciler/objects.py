@@ -58,6 +58,14 @@ def holder_pod(pod: Mapping[str, Any]) -> HolderPod:
         "",
     )
     conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    ready_since = next(
+        (
+            _time(c.get("lastTransitionTime"))
+            for c in status.get("conditions") or []
+            if c.get("type") == "Ready" and c.get("status") == "True"
+        ),
+        None,
+    )
     container: dict[str, Any] = next(
         (c for c in status.get("containerStatuses") or [] if c.get("name") == CONTAINER_NAME), {}
     )
@@ -79,6 +87,8 @@ def holder_pod(pod: Mapping[str, Any]) -> HolderPod:
         terminated_message=terminated.get("message"),
         terminated_exit_code=int(exit_code) if exit_code is not None else None,
         restart_count=int(container.get("restartCount", 0) or 0),
+        ready_since=ready_since,
+        running="running" in state,
     )
 
 
