@@ -12,8 +12,8 @@ from modelprefetch.errors import KubernetesError, KubernetesNotFoundError, Model
 from modelprefetch.k8s.client import KubeClient
 from modelprefetch.k8s.resources import Resource
 from modelprefetch.reconciler import loop, resolver
-from modelprefetch.reconciler.gather import Surroundings
 from modelprefetch.reconciler.services import Services
+from modelprefetch.reconciler.views import Surroundings
 from modelprefetch.reconciler.wakeups import Wakeups
 from modelprefetch.settings import Settings
 

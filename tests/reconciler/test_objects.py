@@ -31,16 +31,6 @@ def test_node_info_reads_runtime_taints_and_readiness() -> None:
     assert info.taints[0].key == "gpu" and info.taints[0].value == ""
 
 
-def test_heartbeats_do_not_change_the_fingerprint() -> None:
-    """Only what targeting reads changes the fingerprint, so heartbeats wake nobody."""
-    a = objects.node_fingerprint(objects.node_info(_node()))
-    b = objects.node_fingerprint(objects.node_info(_node(daemonEndpoints={"x": 1})))
-    assert a == b
-    relabelled = _node()
-    relabelled["metadata"]["labels"]["pool"] = "cpu"  # type: ignore[index]
-    assert objects.node_fingerprint(objects.node_info(relabelled)) != a
-
-
 def test_holder_pod_keeps_the_hold_termination_message() -> None:
     """A holder that exited with a message (files missing) carries it to the planner."""
     pod = {

@@ -30,18 +30,6 @@ async def test_wakes_before_the_wait_are_not_lost() -> None:
     assert await asyncio.wait_for(wakeups.wait(key, 30), 5) is True
 
 
-async def test_node_heartbeat_wakes_nobody() -> None:
-    """The same node fingerprint again (a heartbeat) wakes no loop; a change does."""
-    wakeups, key = Wakeups(), ("ns", "md")
-    wakeups.register(key)
-    wakeups.node_changed("n1", ("n1", "ready"))
-    assert await wakeups.wait(key, 0.01) is True
-    wakeups.node_changed("n1", ("n1", "ready"))
-    assert await wakeups.wait(key, 0.01) is False
-    wakeups.node_changed("n1", None)  # deleted
-    assert await wakeups.wait(key, 0.01) is True
-
-
 async def test_wakeups_are_per_instance() -> None:
     """Two operators in one process (tests) do not wake each other's loops."""
     first, second, key = Wakeups(), Wakeups(), ("ns", "md")

@@ -163,7 +163,13 @@ class FakePods:
         self.lists = 0
 
     async def list(
-        self, res: Any, namespace: str | None = None, *, label_selector: str | None = None
+        self,
+        res: Any,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
     ) -> Any:
         self.selectors.append(label_selector)
         self.lists += 1

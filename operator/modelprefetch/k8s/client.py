@@ -126,10 +126,23 @@ class KubeClient:
             return None
 
     async def list(
-        self, res: Resource, namespace: str | None = None, *, label_selector: str | None = None
+        self,
+        res: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
     ) -> JSON:
-        params = {"labelSelector": label_selector} if label_selector else None
-        return await self.request("GET", res.path(namespace), params=params)
+        """One list call; with `limit`, one page (its metadata.continue names the next)."""
+        params: dict[str, str] = {}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if limit:
+            params["limit"] = str(limit)
+        if continue_token:
+            params["continue"] = continue_token
+        return await self.request("GET", res.path(namespace), params=params or None)
 
     async def apply(self, res: Resource, obj: JSON, *, subresource: str | None = None) -> JSON:
         """Server-side apply with our field manager; we own what we send."""

@@ -2,13 +2,13 @@
 
 Like cert-manager's gatherer, this step only reads: the spec (an invalid one becomes
 `World.spec_error`, a case the planner handles), the resolution of the reference (from
-the registry, cached), and the nodes, holder pods and DaemonSets the kopf indexes hold.
+the registry, cached), and the nodes, holder pods and DaemonSets the operator's views
+hold (reconciler.views).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,27 +17,16 @@ from pydantic import ValidationError
 from modelprefetch.api.v1alpha1 import ModelDeploymentSpec, parse_spec
 from modelprefetch.api.validation import describe
 from modelprefetch.core.world import (
-    ExistingDaemonSet,
-    HolderPod,
-    NodeInfo,
     PlannerSettings,
     Problem,
     World,
 )
 from modelprefetch.reconciler import resolver
 from modelprefetch.reconciler.services import Services
+from modelprefetch.reconciler.views import Surroundings
 from modelprefetch.settings import Settings
 
 MAX_SPEC_ERROR = 1000  # characters of field errors in the Ready condition
-
-
-@dataclass(frozen=True, slots=True)
-class Surroundings:
-    """What the kopf indexes hold about one ModelDeployment (no API call per reconcile)."""
-
-    nodes: tuple[NodeInfo, ...] = ()
-    holder_pods: tuple[HolderPod, ...] = ()
-    daemonsets: tuple[ExistingDaemonSet, ...] = ()
 
 
 def planner_settings(settings: Settings) -> PlannerSettings:

@@ -18,9 +18,10 @@ from modelprefetch.core.planner import plan
 from modelprefetch.errors import ModelPrefetchError
 from modelprefetch.reconciler import apply, resolver
 from modelprefetch.reconciler.apply import EmitEvent, Logger
-from modelprefetch.reconciler.gather import Surroundings, gather
+from modelprefetch.reconciler.gather import gather
 from modelprefetch.reconciler.progress import Progress, record_progress_metrics, with_pull_events
 from modelprefetch.reconciler.services import Services
+from modelprefetch.reconciler.views import Surroundings
 from modelprefetch.reconciler.written import LastWritten
 
 MIN_WAIT = 0.5  # seconds between two passes, whatever is due

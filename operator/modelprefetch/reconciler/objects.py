@@ -39,18 +39,6 @@ def node_info(node: Mapping[str, Any]) -> NodeInfo:
     )
 
 
-def node_fingerprint(info: NodeInfo) -> tuple[Any, ...]:
-    """What targeting depends on; heartbeats change none of it."""
-    return (
-        info.name,
-        tuple(sorted(info.labels.items())),
-        info.taints,
-        info.runtime_version,
-        info.ready,
-        info.unschedulable,
-    )
-
-
 def owner_key(obj: Mapping[str, Any]) -> tuple[str, str] | None:
     """(namespace, ModelDeployment name) from our labels, or None for foreign objects."""
     meta = obj.get("metadata", {})

@@ -10,14 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from modelprefetch.k8s.client import KubeClient
+from modelprefetch.reconciler.views import ClusterViews
 from modelprefetch.reconciler.wakeups import Wakeups
 from modelprefetch.settings import Settings
 
 
 @dataclass
 class Services:
-    """The operator's settings, its Kubernetes client and the loops' wake-ups."""
+    """The operator's settings, its Kubernetes client, the loops' wake-ups and the views
+    of the cluster they reconcile against (fed by watches that wake them)."""
 
     settings: Settings
     kube: KubeClient
     wakeups: Wakeups = field(default_factory=Wakeups)
+    views: ClusterViews = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.views = ClusterViews(self.wakeups)

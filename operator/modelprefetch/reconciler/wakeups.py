@@ -8,17 +8,15 @@ wakes collapse into one reconcile.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable
 
 Key = tuple[str, str]  # (namespace, name)
 
 
 class Wakeups:
-    """One flag per running reconcile loop, and what nodes looked like when last seen."""
+    """One flag per running reconcile loop."""
 
     def __init__(self) -> None:
         self._events: dict[Key, asyncio.Event] = {}
-        self._node_prints: dict[str, Hashable] = {}
 
     def register(self, key: Key) -> asyncio.Event:
         return self._events.setdefault(key, asyncio.Event())
@@ -45,16 +43,3 @@ class Wakeups:
         finally:
             event.clear()
         return True
-
-    def node_changed(self, name: str, fingerprint: Hashable | None) -> None:
-        """Wake every loop when what targeting reads of a node changed (None: deleted).
-
-        Node heartbeats arrive every few seconds and change nothing targeting reads;
-        comparing fingerprints keeps them from waking anyone.
-        """
-        if fingerprint is None:
-            self._node_prints.pop(name, None)
-            self.wake_all()
-        elif self._node_prints.get(name) != fingerprint:
-            self._node_prints[name] = fingerprint
-            self.wake_all()

@@ -1,7 +1,7 @@
 """Feeds `PodUsage` from a pod watch narrowed to the pods our webhook labelled.
 
 The runner passes its client and the pods resource in (the webhook package talks to no
-API server itself); the list-then-watch loop is `modelprefetch.webhook.listwatch`.
+API server itself); the list-then-watch loop is `modelprefetch.listwatch`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from modelprefetch.webhook.listwatch import ListWatchSource, list_then_watch
+from modelprefetch.listwatch import ListWatchSource, list_then_watch
 from modelprefetch.webhook.usage import SELECTOR, PodUsage
 
 WATCH_RETRY = 2.0  # seconds before re-listing after a broken watch

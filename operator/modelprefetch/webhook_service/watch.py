@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from modelprefetch.k8s.resources import MODELDEPLOYMENTS
+from modelprefetch.listwatch import ListWatchSource, list_then_watch
 from modelprefetch.webhook.index import ModelIndex
-from modelprefetch.webhook.listwatch import ListWatchSource, list_then_watch
 
 WATCH_RETRY = 2.0  # seconds before re-listing after a broken watch
 

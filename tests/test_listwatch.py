@@ -10,9 +10,9 @@ import pytest
 
 from modelprefetch.errors import KubernetesError
 from modelprefetch.k8s.resources import MODELDEPLOYMENTS
+from modelprefetch.listwatch import list_then_watch
 from modelprefetch.webhook import usage_watch
 from modelprefetch.webhook.index import ModelIndex
-from modelprefetch.webhook.listwatch import list_then_watch
 from modelprefetch.webhook.usage import SELECTOR, PodUsage
 from modelprefetch.webhook_service import watch
 
@@ -45,7 +45,13 @@ class ScriptedSource:
         self.done = asyncio.Event()
 
     async def list(
-        self, res: Any, namespace: str | None = None, *, label_selector: str | None = None
+        self,
+        res: Any,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
     ) -> Any:
         self.lists += 1
         self.selectors.append(label_selector)
@@ -112,7 +118,7 @@ async def test_a_broken_watch_is_relisted_after_the_retry_delay(
     assert sink.calls == [("LIST", ["x"]), ("ADDED", "a"), ("LIST", ["x"])]
     assert source.watch_versions == ["L1", "L2"]
     assert slept == [0.25]
-    assert "Thing watch for the webhook broke" in caplog.text
+    assert "Thing watch broke" in caplog.text
 
 
 async def test_modeldeployment_watch_and_pod_usage_share_the_loop(
@@ -131,3 +137,36 @@ async def test_modeldeployment_watch_and_pod_usage_share_the_loop(
     await watch.watch_modeldeployments(ScriptedSource([]), ModelIndex())
     await usage_watch.follow_pod_usage(ScriptedSource([]), "pods", PodUsage())
     assert seen == [(MODELDEPLOYMENTS, ModelIndex, None), ("pods", PodUsage, SELECTOR)]
+
+
+class PagedSource(ScriptedSource):
+    """Three pages per list; the last one carries the version to watch from."""
+
+    async def list(
+        self,
+        res: Any,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+    ) -> Any:
+        assert limit is not None
+        page = int(continue_token or 0)
+        following = {"continue": str(page + 1)} if page < 2 else {}
+        meta = {"resourceVersion": f"P{page}", **following}
+        return {"metadata": meta, "items": [obj(f"o{page}", str(page))]}
+
+
+async def test_lists_are_read_in_pages_trimmed_as_they_arrive() -> None:
+    source, sink = PagedSource([[("ADDED", {"metadata": {"name": "w", "big": "x"}})]]), Recorder()
+    trimmed: list[str] = []
+
+    def trim(o: Mapping[str, Any]) -> Mapping[str, Any]:
+        trimmed.append(o["metadata"]["name"])
+        return {"metadata": {"name": o["metadata"]["name"]}}
+
+    await run_until_done(source, sink, trim=trim)
+    assert sink.calls[:2] == [("LIST", ["o0", "o1", "o2"]), ("ADDED", "w")]
+    assert trimmed[:4] == ["o0", "o1", "o2", "w"]
+    assert source.watch_versions[0] == "P2"
