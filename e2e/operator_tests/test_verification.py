@@ -7,13 +7,15 @@ with signatures made by the real cosign CLI (keys generated in the test):
   -> SignatureMissing, nothing new rolled out, pods denied;
 * unsigned, and signed with another key (cosign's `.sig` tag on distribution, which has
   no referrers API) -> not pulled anywhere (no DaemonSet, no node label), pods denied
-  naming the model and the reason.
+  naming the model and the reason;
+* the cluster-wide policy: no spec.model.verify -> VerificationRequired, nothing pulled.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -188,4 +190,53 @@ def test_unsigned_and_wrong_key_models_are_pulled_nowhere_and_pods_denied(
         assert _daemonsets(cluster, namespace) == []
         assert all(_our_labels(cluster, n) == {} for n in nodes)
     finally:
+        delete_nodes(cluster, nodes)
+
+
+def test_cluster_policy_requires_verification(
+    cluster: LocalCluster,
+    registries: Registries,
+    operator: OperatorProcess,
+    namespace: str,
+    unique: str,
+    tmp_path: Path,
+) -> None:
+    """With the chart's verification.required (MODELPREFETCH_REQUIRE_VERIFICATION), a
+    ModelDeployment without spec.model.verify is pulled nowhere and its pods are denied;
+    adding the key to the spec verifies the (signed) model and it is prefetched."""
+    cosign = Cosign(tmp_path / "cosign")
+    trusted = cosign.generate_key_pair("trusted")
+    repo = f"{registries.distribution.host}/models/policy-{unique}"
+    digest = push_model(make_model_dir(tmp_path / "p", seed=unique + "p"), f"{repo}:v1")
+    cosign.sign(trusted, f"{repo}@{digest}")
+    pool = f"pol-{unique}"
+    nodes = [f"pol-{unique}-0"]
+    make_pool(cluster, nodes, pool)
+    logdir = operator.logdir / f"operator-policy-{unique}"
+    logdir.mkdir()
+    env = {"MODELPREFETCH_POD_NAME": "e2e-policy", "MODELPREFETCH_REQUIRE_VERIFICATION": "true"}
+    strict = replace(operator, logdir=logdir, proc=None, extra_env={**operator.extra_env, **env})
+    operator.stop()  # SIGTERM releases the Lease: the strict process leads at once
+    try:
+        strict.start()
+        wait_ca_bundles(cluster)
+        apply(cluster, _keys_configmap(namespace, "signers", trusted.public_pem))
+        apply(cluster, model_deployment("policy", namespace, f"{repo}:v1", pool))
+        cond = wait_reason(cluster, namespace, "policy", "Verified", "VerificationRequired")
+        print(f"\nno spec.model.verify -> Verified=False {cond['reason']}: {cond['message']}")
+        admitted, stderr = _pod_answer(cluster, namespace, "policy")
+        assert not admitted and "NotVerified: VerificationRequired" in stderr
+        assert _daemonsets(cluster, namespace) == []
+        assert _our_labels(cluster, nodes[0]) == {}
+
+        model = {"verify": {"publicKeys": [{"configMapName": "signers"}]}}
+        apply(cluster, model_deployment("policy", namespace, f"{repo}:v1", pool, model=model))
+        ready = wait_ready(cluster, namespace, "policy", "1/1", timeout=180)
+        verified = condition(ready, "Verified")
+        assert verified["status"] == "True"
+        assert f"tag sha256-{digest[7:]}.sig" in verified["message"]
+        assert strict.forbidden_lines() == []
+    finally:
+        strict.stop()
+        operator.start()
         delete_nodes(cluster, nodes)
