@@ -72,3 +72,13 @@ def test_values_the_operator_would_refuse_fail_the_render(value: str, complaint:
     with pytest.raises(RuntimeError, match="helm template failed") as caught:
         operator_env(value)
     assert complaint in str(caught.value)
+
+
+def test_verification_required_reaches_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """verification.required (chart) -> MODELPREFETCH_REQUIRE_VERIFICATION -> Settings."""
+    for sets, required in ((("verification.required=true",), True), ((), False)):
+        env = operator_env(*sets)
+        monkeypatch.delenv("MODELPREFETCH_REQUIRE_VERIFICATION", raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        assert Settings().require_verification is required

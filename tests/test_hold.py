@@ -173,3 +173,40 @@ def test_sigterm_ends_hold_with_success(tmp_path: Path) -> None:
     process.stdout.readline()  # "verified ... holding", printed once the handlers are installed
     process.send_signal(signal.SIGTERM)
     assert process.wait() == 0
+
+
+def _digest(data: bytes) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_verified_digests_pass(tmp_path: Path) -> None:
+    model = make_model(tmp_path, {"w.bin": b"weights", "sub/t.json": b"{}"})
+    expected = expected_file(
+        tmp_path, [["w.bin", 7, _digest(b"weights")], ["sub/t.json", 2, _digest(b"{}")]]
+    )
+    assert hold.run(args_for(tmp_path, model, expected), held) == 0
+
+
+def test_same_size_other_content_fails_the_digest_check(tmp_path: Path) -> None:
+    model = make_model(tmp_path, {"w.bin": b"WEIGHTS"})  # same size, swapped bytes
+    expected = expected_file(tmp_path, [["w.bin", 7, _digest(b"weights")]])
+    assert hold.run(args_for(tmp_path, model, expected), held) == hold.EXIT_VERIFICATION_FAILED
+    log = (tmp_path / "termination-log").read_text()
+    assert "1 files are not the verified content: w.bin (sha256 differs" in log
+
+
+def test_extra_file_fails_when_every_file_is_digested(tmp_path: Path) -> None:
+    model = make_model(tmp_path, {"w.bin": b"weights", "evil.py": b"import os"})
+    expected = expected_file(tmp_path, [["w.bin", 7, _digest(b"weights")]])
+    assert hold.run(args_for(tmp_path, model, expected), held) == hold.EXIT_VERIFICATION_FAILED
+    assert "not in the verified model: evil.py" in (tmp_path / "termination-log").read_text()
+
+
+def test_extra_symlink_fails_when_every_file_is_digested(tmp_path: Path) -> None:
+    model = make_model(tmp_path, {"w.bin": b"weights"})
+    (model / "link").symlink_to("/etc/passwd")
+    expected = expected_file(tmp_path, [["w.bin", 7, _digest(b"weights")]])
+    assert hold.run(args_for(tmp_path, model, expected), held) == hold.EXIT_VERIFICATION_FAILED
+    assert "not in the verified model: link" in (tmp_path / "termination-log").read_text()

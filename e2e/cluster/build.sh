@@ -11,6 +11,9 @@ CONTAINERD_VERSION="${CONTAINERD_VERSION:-v2.2.9}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 CRANE_VERSION="${CRANE_VERSION:-v0.22.1}"
 ORAS_VERSION="${ORAS_VERSION:-v1.3.6}"
+# Not in the stamp on purpose: adding it would rebuild everything above in a new folder.
+# The binary is named after its version instead, so a bump builds the new one.
+COSIGN_VERSION="${COSIGN_VERSION:-v2.6.5}"
 
 stamp="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_ctrd-${CONTAINERD_VERSION}_helm-${HELM_VERSION}_crane-${CRANE_VERSION}_oras-${ORAS_VERSION}"
 CACHE_ROOT="${MODELPREFETCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modelprefetch}"
@@ -114,6 +117,12 @@ go_install oras "oras.land/oras/cmd/oras@${ORAS_VERSION}"
 if ! have oci-registry; then
   log "oci-registry (go-containerregistry ${CRANE_VERSION} with referrers)"
   (cd "$(dirname "$0")/ociregistry" && go build -ldflags="-s -w" -o "$BIN_DIR/oci-registry" .)
+fi
+# cosign signs test models for the verification e2e tests (spec.model.verify).
+if ! have "cosign-${COSIGN_VERSION}"; then
+  log "cosign ${COSIGN_VERSION}"
+  GOBIN="$work/cosign-bin" go install -ldflags="-s -w" "github.com/sigstore/cosign/v2/cmd/cosign@${COSIGN_VERSION}"
+  mv "$work/cosign-bin/cosign" "$BIN_DIR/cosign-${COSIGN_VERSION}"
 fi
 log "all binaries in $BIN_DIR"
 echo "$BIN_DIR"

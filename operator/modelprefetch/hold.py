@@ -2,6 +2,9 @@
 
 Runs in the prefetch DaemonSet's pod. The model is mounted as an image volume at
 --model-dir; the expected files ([[path, size], ...]) come from a downwardAPI file.
+With spec.model.verify an entry may carry a third element, the file's verified
+"sha256:<hex>" (a raw layer's digest is the file's own): the file is hashed and must match,
+and when every entry carries one, no other file or symlink may be in the tree.
 
 * Files all present with the right sizes: write --status-file, then sleep until
   SIGTERM (exit 0). The pod's exec readiness probe (`hold --probe`) turns Ready.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import signal
 import sys
@@ -34,6 +38,7 @@ LISTED_NAMES = 5  # names quoted in a message; the rest are counted
 EXIT_VERIFICATION_FAILED = 3
 
 ExpectedFile = tuple[str, int]
+HASH_CHUNK = 1024 * 1024
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,10 +63,48 @@ def load_expected(path: Path) -> list[ExpectedFile]:
     return [(str(item[0]), int(item[1])) for item in data]
 
 
+def load_digests(path: Path) -> dict[str, str]:
+    """Path -> verified "sha256:<hex>" of the entries that carry one (see load_expected)."""
+    data = json.loads(path.read_text(encoding="utf-8") or "[]")
+    return {
+        str(item[0]): item[2]
+        for item in data
+        if len(item) == 3 and isinstance(item[2], str) and item[2].startswith("sha256:")
+    }
+
+
+def check_digests(model_dir: Path, digests: dict[str, str], exact: bool) -> str | None:
+    """Why the mounted files are not the verified ones, or None. Reads every listed file."""
+    wrong = []
+    for relative, digest in sorted(digests.items()):
+        hasher = hashlib.sha256()
+        try:
+            with (model_dir / relative).open("rb") as stream:
+                while chunk := stream.read(HASH_CHUNK):
+                    hasher.update(chunk)
+        except OSError as exc:
+            wrong.append(f"{relative} (unreadable: {exc.strerror})")
+            continue
+        if "sha256:" + hasher.hexdigest() != digest:
+            wrong.append(f"{relative} (sha256 differs from the verified {digest[:19]}...)")
+    problems = []
+    if wrong:
+        problems.append(f"{len(wrong)} files are not the verified content: {_names(wrong)}")
+    if exact:
+        extra = [
+            str(p.relative_to(model_dir))
+            for p in sorted(model_dir.rglob("*"))
+            if (p.is_symlink() or not p.is_dir()) and str(p.relative_to(model_dir)) not in digests
+        ]
+        if extra:
+            problems.append(f"{len(extra)} files are not in the verified model: {_names(extra)}")
+    return "; ".join(problems) or None
+
+
 def _is_entry(item: object) -> bool:
     return (
         isinstance(item, list)
-        and len(item) == 2
+        and len(item) in (2, 3)
         and isinstance(item[0], str)
         and isinstance(item[1], int)
     )
@@ -177,6 +220,10 @@ def run(
         report_failure(str(exc), args.termination_log)
         return EXIT_VERIFICATION_FAILED
     problem = check_tree(args.model_dir, expected)
+    if problem is None:
+        digests = load_digests(args.expected_files)
+        exact = bool(digests) and len(digests) == len(expected)
+        problem = check_digests(args.model_dir, digests, exact) if digests else None
     if problem is not None:
         report_failure(problem, args.termination_log)
         return EXIT_VERIFICATION_FAILED

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     health_port: int = Field(8081, description="/healthz and /readyz port.")
     metrics_port: int = Field(8080, description="Prometheus /metrics port.")
     bind_address: str = Field("0.0.0.0", description="Address the HTTP servers bind to.")  # noqa: S104
+    require_verification: bool = Field(
+        False,
+        description="ModelDeployments must set spec.model.verify; else nothing is pulled.",
+    )
     webhook_enabled: bool = Field(True, description="Serve the admission webhooks.")
     webhook_port: int = Field(9443, description="HTTPS port of the admission webhooks.")
     webhook_service: str = Field("modelprefetch-webhook", description="Webhook Service name.")

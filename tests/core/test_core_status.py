@@ -90,9 +90,9 @@ def as_read_back(current: list[Condition]) -> list[dict[str, object]]:
 
 
 def test_conditions_come_in_display_order() -> None:
-    """Conditions are ordered Resolved, Mountable, Prefetched, Ready."""
+    """Conditions are ordered Resolved, (Verified,) Mountable, Prefetched, Ready."""
     types = [c.type for c in all_conditions(ConditionStatus.TRUE, "Fine")]
-    assert types == ["Resolved", "Mountable", "Prefetched", "Ready"]
+    assert types == ["Resolved", "Verified", "Mountable", "Prefetched", "Ready"]
 
 
 def test_failure_transitions_are_warnings() -> None:

@@ -20,6 +20,7 @@ class ConditionType(enum.StrEnum):
     """The conditions a ModelDeployment reports, in display order."""
 
     RESOLVED = "Resolved"  # the reference resolved to a digest and its contents are known
+    VERIFIED = "Verified"  # spec.model.verify: the digest's signature checked (only then)
     MOUNTABLE = "Mountable"  # every targeted runtime has a reference it mounts as files
     PREFETCHED = "Prefetched"  # every targeted node holds the model
     READY = "Ready"  # summary: pods can mount the model on every targeted node
@@ -42,7 +43,7 @@ class Condition(ApiModel):
     model_config = ConfigDict(extra="ignore")
 
     type: ConditionType
-    """Resolved, Mountable, Prefetched or Ready."""
+    """Resolved, Verified, Mountable, Prefetched or Ready."""
     status: ConditionStatus
     """True, False or Unknown."""
     reason: Annotated[str, StringConstraints(pattern=CONDITION_REASON_PATTERN, max_length=1024)]

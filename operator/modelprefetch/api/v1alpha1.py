@@ -30,6 +30,7 @@ from modelprefetch.api.types import (
     IntOrPercent,
     format_duration,
 )
+from modelprefetch.api.verification import VerifyPolicy
 
 # An OCI reference: [registry[:port]/]repository[:tag][@algorithm:hex] (distribution's
 # grammar, lower-case repository components).
@@ -102,6 +103,8 @@ class ModelSource(ApiModel):
     allow_derivation: bool = True
     """Publish a mountable OCI image derived from the model (an OCI 1.1 referrer in the same
     repository, needs push access) when a node's runtime cannot mount the model itself."""
+    verify: VerifyPolicy | None = None
+    """Verify the model's signatures before any node pulls it (see docs/verification.md)."""
 
     @property
     def is_digest(self) -> bool:

@@ -10,7 +10,7 @@ exists only on nodes the planner admitted.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelprefetch import constants
@@ -44,10 +44,20 @@ def holder_daemonset_name(name: str, namespace: str, digest: str) -> str:
     return name[: MAX_NAME_LENGTH - len(suffix)].rstrip("-.") + suffix
 
 
-def expected_files_json(files: Sequence[ModelFile]) -> str:
-    """Compact JSON `[[path, size], ...]` sorted by path: what `hold` checks."""
-    pairs = sorted([file.path, file.size] for file in files)
-    return json.dumps(pairs, separators=(",", ":"))
+def expected_files_json(
+    files: Sequence[ModelFile], digests: Mapping[str, str] | None = None
+) -> str:
+    """Compact JSON `[[path, size], ...]` sorted by path: what `hold` checks. With
+    `digests` (spec.model.verify), a file listed there gets its verified sha256 digest as
+    a third element, which `hold` checks against the mounted file."""
+    digests = digests or {}
+    entries = sorted(
+        [file.path, file.size, digests[file.path]]
+        if file.path in digests
+        else [file.path, file.size]
+        for file in files
+    )
+    return json.dumps(entries, separators=(",", ":"))
 
 
 def common_labels(name: str, namespace: str) -> dict[str, str]:
@@ -85,6 +95,7 @@ def build_holder_daemonset(
     digest: str,
     files: Sequence[ModelFile],
     settings: PlannerSettings,
+    file_digests: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The DaemonSet holding `reference` (digest-pinned) on admitted nodes."""
     selector = {
@@ -120,7 +131,9 @@ def build_holder_daemonset(
                 "metadata": {
                     "labels": dict(labels),
                     "annotations": {
-                        constants.ANNOTATION_EXPECTED_FILES: expected_files_json(files)
+                        constants.ANNOTATION_EXPECTED_FILES: expected_files_json(
+                            files, file_digests
+                        )
                     },
                 },
                 "spec": _pod_spec(spec, reference, label_key, settings),

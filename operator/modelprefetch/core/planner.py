@@ -29,6 +29,7 @@ from modelprefetch.core.report import (
     events_for,
     invalid_spec_status,
     unresolved_status,
+    unverified_status,
 )
 from modelprefetch.core.rollout import Retirement, retire
 from modelprefetch.core.targeting import Targets, group_by_mount, matching_nodes
@@ -42,16 +43,30 @@ from modelprefetch.core.waves import (
     wave_size,
 )
 from modelprefetch.core.world import HolderPod, Problem, World
-from modelprefetch.oci.artifact import ResolvedArtifact
+from modelprefetch.oci.artifact import LayerFormat, ResolvedArtifact
 
-__all__ = ["plan"]
+__all__ = ["plan", "verified_file_digests"]
+
+
+def verified_file_digests(artifact: ResolvedArtifact) -> dict[str, str]:
+    """Path -> sha256 of every raw-layer file: a raw layer's digest is the file's own, so
+    `hold` can prove the mounted file (native or re-wrapped in the derived image) is the
+    verified one. Only reached with a verified digest (the planner gates before)."""
+    return {
+        layer.path: layer.digest
+        for layer in artifact.layers
+        if layer.layer_format is LayerFormat.RAW
+        and layer.path
+        and layer.digest.startswith("sha256:")
+    }
 
 
 def plan(world: World) -> Plan:
     """Decide DaemonSets, node labels, status and events for one ModelDeployment.
 
-    Three cases: an invalid spec (report it, change nothing), a reference not resolved
-    yet (report that, change nothing), and the full plan.
+    Four cases: an invalid spec (report it, change nothing), a reference not resolved
+    yet (report that, change nothing), a digest that spec.model.verify rejects (report
+    why, change nothing), and the full plan.
     """
     spec = world.spec
     if spec is None:
@@ -60,6 +75,12 @@ def plan(world: World) -> Plan:
         return Plan(status=status, events=tuple(events_for(world, "", status, ())))
     if world.resolved is None:
         status = unresolved_status(world, spec)
+        return Plan(
+            status=status, events=tuple(events_for(world, spec.model.reference, status, ()))
+        )
+    if world.verification is not None and not world.verification.verified:
+        # nothing is pulled and no node changes until the digest verifies
+        status = unverified_status(world, spec)
         return Plan(
             status=status, events=tuple(events_for(world, spec.model.reference, status, ()))
         )
@@ -173,6 +194,7 @@ def _daemonsets(
             digest=group.digest,
             files=artifact.files,
             settings=world.settings,
+            file_digests=verified_file_digests(artifact) if world.verification else None,
         )
         for group in targets.groups
     ]

@@ -36,6 +36,7 @@ from modelprefetch.core.status import (
     resolved_verdict,
     rfc3339,
     transition_events,
+    verified_verdict,
 )
 from modelprefetch.core.targeting import Targets
 from modelprefetch.core.waves import FailureRecord, NodeProgress, NodeState, retry_delay
@@ -66,6 +67,7 @@ def build_status(
         ConditionType.RESOLVED: resolved_verdict(
             spec.model.reference, artifact.digest, world.resolve_error
         ),
+        **_verified(world),
         ConditionType.MOUNTABLE: mountable_verdict(targets, world.derive_error),
         ConditionType.PREFETCHED: prefetched_verdict(
             counts, paused=paused, rolling_out=rolling_out
@@ -87,6 +89,29 @@ def build_status(
         ),
         progress=progress_block,
     )
+
+
+def unverified_status(world: World, spec: ModelDeploymentSpec) -> ModelDeploymentStatus:
+    """Resolved but not verified: say why; the nodes keep what they had (nothing new is
+    pulled), the other conditions keep what they said about it."""
+    digest = world.resolved.digest if world.resolved else None
+    verdicts = {
+        ConditionType.RESOLVED: resolved_verdict(spec.model.reference, digest, world.resolve_error),
+        **_verified(world),
+    }
+    blocked = verdicts[ConditionType.VERIFIED]
+    fallback = Problem(blocked.reason, blocked.message)
+    kept = (ConditionType.MOUNTABLE, ConditionType.PREFETCHED)
+    verdicts.update(_kept_verdicts(world, kept, fallback=fallback))
+    verdicts[ConditionType.READY] = Verdict(ConditionStatus.FALSE, blocked.reason, blocked.message)
+    return _carried_over(world, verdicts)
+
+
+def _verified(world: World) -> dict[ConditionType, Verdict]:
+    """The Verified verdict when verification is asked for, else nothing."""
+    if world.verification is None:
+        return {}
+    return {ConditionType.VERIFIED: verified_verdict(world.verification)}
 
 
 def unresolved_status(world: World, spec: ModelDeploymentSpec) -> ModelDeploymentStatus:

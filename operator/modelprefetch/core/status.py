@@ -20,7 +20,7 @@ from modelprefetch.api.conditions import (
 from modelprefetch.api.status import NodeCounts
 from modelprefetch.core.plan import NORMAL, WARNING, Event
 from modelprefetch.core.targeting import Targets
-from modelprefetch.core.world import Problem
+from modelprefetch.core.world import Problem, Verification
 
 # Reasons that describe progress, not trouble: their transitions are Normal events.
 PROGRESS_REASONS = frozenset(
@@ -28,6 +28,7 @@ PROGRESS_REASONS = frozenset(
 )
 CONDITION_ORDER = (
     ConditionType.RESOLVED,
+    ConditionType.VERIFIED,
     ConditionType.MOUNTABLE,
     ConditionType.PREFETCHED,
     ConditionType.READY,
@@ -120,6 +121,15 @@ def ready_verdict(parts: Sequence[Verdict]) -> Verdict:
     return Verdict(ConditionStatus.TRUE, "Ready", "The model is prefetched on every target node")
 
 
+def verified_verdict(verification: Verification) -> Verdict:
+    """Verified: did the resolved digest's signature verify (see modelprefetch.verify)."""
+    status = ConditionStatus.TRUE if verification.verified else ConditionStatus.FALSE
+    message = verification.message
+    if verification.proof:
+        message = f"{message}; {verification.proof}"
+    return Verdict(status, verification.reason, message)
+
+
 def not_resolved(reason: str = "NotResolved") -> Verdict:
     """Any condition that cannot be known before the reference resolves."""
     return Verdict(ConditionStatus.UNKNOWN, reason, "Waiting for the model reference to resolve")
@@ -132,7 +142,8 @@ def conditions(
     now: datetime,
     generation: int,
 ) -> list[Condition]:
-    """The four conditions, in display order, keeping transition times.
+    """The conditions, in display order, keeping transition times (Verified only when
+    a verdict for it is given: verification is optional).
 
     The one place conditions are made: every status the planner writes (resolved,
     unresolved, invalid spec) goes through here.
@@ -149,6 +160,7 @@ def conditions(
             generation=generation,
         )
         for type_ in CONDITION_ORDER
+        if type_ in verdicts
     ]
 
 

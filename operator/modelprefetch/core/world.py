@@ -46,6 +46,20 @@ class Problem:
 
 
 @dataclass(frozen=True, slots=True)
+class Verification:
+    """spec.model.verify's verdict on the resolved digest (`World.verification`; None: off).
+
+    Not verified: the planner creates nothing and changes no node (see `core.planner`).
+    """
+
+    digest: str
+    verified: bool
+    reason: str  # Verified, SignatureMissing, SignatureInvalid, UntrustedSigner, ...
+    message: str
+    proof: str = ""  # how the derived image is known to carry the verified content
+
+
+@dataclass(frozen=True, slots=True)
 class Taint:
     """A node taint (`spec.taints[]`)."""
 
@@ -132,6 +146,7 @@ class World:
     resolve_error: Problem | None = None
     resolved_at: datetime | None = None
     derive_error: Problem | None = None  # publishing the derived image failed
+    verification: Verification | None = None  # None: verification is not asked for
     nodes: tuple[NodeInfo, ...] = ()
     holder_pods: tuple[HolderPod, ...] = ()
     daemonsets: tuple[ExistingDaemonSet, ...] = ()

@@ -38,6 +38,7 @@ class Resource:
 NODES = Resource("", "v1", "nodes", namespaced=False)
 PODS = Resource("", "v1", "pods", namespaced=True)
 SECRETS = Resource("", "v1", "secrets", namespaced=True)
+CONFIGMAPS = Resource("", "v1", "configmaps", namespaced=True)
 EVENTS = Resource("", "v1", "events", namespaced=True)
 NAMESPACES = Resource("", "v1", "namespaces", namespaced=False)
 DAEMONSETS = Resource("apps", "v1", "daemonsets", namespaced=True)

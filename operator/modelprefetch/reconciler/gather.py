@@ -72,6 +72,7 @@ async def gather(
             spec=spec,
             insecure=services.settings.insecure_registries,
             max_backoff=services.settings.registry_retry_max_seconds,
+            require_verification=services.settings.require_verification,
         )
     return World(
         namespace=namespace,
@@ -87,6 +88,7 @@ async def gather(
         resolve_error=resolution.error,
         resolved_at=resolution.at,
         derive_error=resolution.derive_error,
+        verification=resolution.verification if spec is not None else None,
         nodes=surroundings.nodes,
         holder_pods=surroundings.holder_pods,
         daemonsets=surroundings.daemonsets,

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from modelprefetch import metrics
 from modelprefetch.api.v1alpha1 import ModelDeploymentSpec
 from modelprefetch.backoff import exponential_delay
-from modelprefetch.core.world import Problem
+from modelprefetch.core.world import Problem, Verification
 from modelprefetch.errors import (
     CredentialsError,
     KubernetesError,
@@ -32,6 +32,11 @@ from modelprefetch.oci.credentials import Credentials, credentials_from_dockerco
 from modelprefetch.oci.derive import ensure_derived_image
 from modelprefetch.oci.reference import parse_reference
 from modelprefetch.oci.resolve import resolve
+from modelprefetch.reconciler.verifier import (
+    verification_required,
+    verify_artifact,
+    with_derived_proof,
+)
 
 DOCKERCONFIG_TYPE = "kubernetes.io/dockerconfigjson"
 FIRST_RETRY_SECONDS = 5.0  # after the first failed resolve; doubles up to the maximum
@@ -47,10 +52,13 @@ class Resolution:
     at: datetime | None = None
     failures: int = 0
     derive_error: Problem | None = None
+    verification: Verification | None = None  # of `artifact.digest`; None: not asked for
 
     def _wait(self, refresh: timedelta, max_backoff: float) -> float:
         """Seconds after `at` until the next resolve: back-off after errors, else refresh."""
-        if self.error is not None:
+        if self.error is not None or (
+            self.verification is not None and not self.verification.verified
+        ):
             return exponential_delay(self.failures, FIRST_RETRY_SECONDS, max_backoff)
         return refresh.total_seconds()
 
@@ -118,6 +126,7 @@ async def refresh(
     insecure: list[str],
     max_backoff: float,
     now: datetime | None = None,
+    require_verification: bool = False,
 ) -> None:
     """Resolve again if due; records the result (or the error) in `resolution`.
 
@@ -128,6 +137,9 @@ async def refresh(
     now = now or datetime.now(UTC)
     names = ",".join(secret.name for secret in spec.model.pull_secrets)
     base = f"{spec.model.reference}|{names}|"
+    if verification_required(spec, require_verification):  # a changed policy: verify again
+        verify = spec.model.verify.model_dump_json() if spec.model.verify else "required"
+        base += f"{verify}|"
     refresh_every = spec.model.refresh_interval
     if (
         resolution.error is None
@@ -152,6 +164,12 @@ async def refresh(
         client = RegistryClient(credentials=creds, plain_http=insecure)
         async with client:
             artifact = await resolve(client, spec.model.reference)
+            verification = None
+            if verification_required(spec, require_verification):  # before any rollout
+                verification = await verify_artifact(
+                    kube, client, namespace, spec, artifact, resolution.verification
+                )
+                verification = await with_derived_proof(client, artifact, verification)
     except ModelPrefetchError as exc:
         resolution.key = key
         _fail(resolution, spec.model.reference, exc, now)
@@ -159,7 +177,11 @@ async def refresh(
         return
     metrics.observe_resolve(namespace, name, time.monotonic() - started, None)
     resolution.key, resolution.artifact, resolution.error = key, artifact, None
-    resolution.at, resolution.failures = now, 0
+    resolution.verification = verification
+    resolution.at = now
+    resolution.failures = (
+        0 if verification is None or verification.verified else resolution.failures + 1
+    )
 
 
 def _fail(resolution: Resolution, reference: str, exc: ModelPrefetchError, now: datetime) -> None:
@@ -188,8 +210,11 @@ async def publish_derived(
         client = RegistryClient(credentials=creds, plain_http=insecure)
         async with client:
             derived = await ensure_derived_image(client, artifact)
+            published = replace(artifact, derived_image=derived)
+            # verified content only: the new image is checked like any found one
+            verification = await with_derived_proof(client, published, resolution.verification)
     except ModelPrefetchError as exc:
         resolution.derive_error = Problem(reason=exc.reason, message=exc.message)
         return
-    resolution.artifact = replace(artifact, derived_image=derived)
+    resolution.artifact, resolution.verification = published, verification
     resolution.derive_error = None

@@ -13,8 +13,10 @@ matches the pod's labels (by name).
 Not-ready choice (documented and tested):
 - A named ModelDeployment that does not exist, is not resolved (no digest: nothing to
   pin), cannot be mounted by any runtime, or has an invalid spec: the pod is DENIED
-  with the reason and the fix. A ReplicaSet/Job controller retries pod creation with
-  backoff, so pods appear by themselves once the model resolves.
+  with the reason and the fix. So is one whose signature did not verify (spec.model.verify
+  or the chart's verification.required): the denial names the Verified reason. A
+  ReplicaSet/Job controller retries pod creation with backoff, so pods appear by
+  themselves once the model resolves.
 - Resolved but warm on no node yet: the pod is ADMITTED with the pinned reference (the
   kubelet pulls the model itself where the pod lands), a Required scheduling is lowered
   to Preferred so the pod is not stranded Pending on a label no node has, and the
@@ -159,6 +161,8 @@ def pod_models(request: Mapping[str, Any], index: ModelIndex) -> tuple[list[Mode
             Readiness.NOT_MOUNTABLE: "use a runtime that can mount it (CRI-O >= 1.34 or "
             "containerd with spec.model.allowDerivation: true) or publish an OCI image",
             Readiness.INVALID: "fix the ModelDeployment spec",
+            Readiness.UNVERIFIED: "no pod may use it before its signature verifies: sign the "
+            "model with a trusted key or fix spec.model.verify (kubectl describe md)",
         }[entry.readiness]
         raise PodConflictError(
             f"ModelDeployment {namespace}/{entry.name}",

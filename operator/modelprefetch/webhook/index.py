@@ -10,6 +10,8 @@ Readiness, from status:
     no status.resolved                      Unresolved     pods denied (no digest to pin)
     resolved, no resolved.mountedReference  NotMountable   pods denied (no runtime mounts it)
     spec does not parse                     Invalid        pods denied (message names fields)
+    Verified condition not True (or spec.model.verify set and no Verified condition yet)
+                                            NotVerified    pods denied (reason and message)
     mountedReference, its mount ready == 0  Cold           admitted, affinity Preferred at most
     mountedReference, its mount ready > 0   Warm           admitted as asked
 
@@ -52,6 +54,18 @@ def _condition_message(status: Mapping[str, Any], kind: str) -> str:
     return ""
 
 
+def _unverified(asks: bool, status: Mapping[str, Any]) -> str | None:
+    """Why pods must wait for verification, or None. A Verified condition that is not
+    True denies (it is written only when verification is on: the spec or the cluster
+    policy asks); a spec that asks and no True condition yet denies too."""
+    for condition in status.get("conditions") or ():
+        if isinstance(condition, Mapping) and condition.get("type") == "Verified":
+            if condition.get("status") == "True":
+                return None
+            return f"{condition.get('reason')}: {condition.get('message') or ''}".strip()
+    return "the operator has not verified its signature yet" if asks else None
+
+
 def _count(value: object) -> int:
     """A node count from status; TypeError when another version wrote something else."""
     if value is None:
@@ -72,6 +86,9 @@ def build_entry(
         spec = parse_spec(obj.get("spec") or {})
     except ValidationError as exc:
         return _unusable(namespace, name, Readiness.INVALID, f"invalid spec: {describe(exc)}")
+    unverified = _unverified(spec.model.verify is not None, status)
+    if unverified is not None:
+        return _unusable(namespace, name, Readiness.UNVERIFIED, unverified)
     resolved = status.get("resolved") or {}
     reference = resolved.get("mountedReference")
     digest = resolved.get("digest")

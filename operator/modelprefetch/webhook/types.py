@@ -33,6 +33,7 @@ class Readiness(enum.StrEnum):
     UNRESOLVED = "Unresolved"  # no digest yet: nothing to pin, pods are denied
     NOT_MOUNTABLE = "NotMountable"  # no runtime in the cluster can mount it: denied
     INVALID = "Invalid"  # the spec does not parse (validating webhook bypassed): denied
+    UNVERIFIED = "NotVerified"  # spec.model.verify (or the cluster policy) not met: denied
     COLD = "Cold"  # pinned, but warm on no node yet: admitted, affinity only Preferred
     WARM = "Warm"  # warm on at least one node: admitted as asked
 
