@@ -3,9 +3,9 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := docker-registry runc containernetworking-plugins busybox-static prometheus apache2-utils libgit2-dev pkg-config gcc libc6-dev iproute2 iptables procps buildah mmdebstrap skopeo
+DEBIAN_PACKAGES := docker-registry runc containernetworking-plugins busybox-static prometheus apache2-utils libgit2-dev pkg-config gcc libc6-dev iproute2 iptables procps buildah mmdebstrap skopeo libseccomp-dev conmon
 
-.PHONY: help venv system-deps binaries image lint unit e2e test bench cluster-up cluster-down cluster-status crds deploy demo demo-down clean
+.PHONY: help venv system-deps binaries image lint unit e2e test bench cluster-up cluster-down cluster-status crds deploy demo demo-down clean matrix
 
 help:
 	@echo "make demo          the product end to end on a local cluster"
@@ -14,6 +14,7 @@ help:
 	@echo "make cluster-up    local control plane + kwok fake nodes + OCI registries"
 	@echo "make cluster-down  stop it and clean up"
 	@echo "make bench         benchmarks under e2e/bench/"
+	@echo "make matrix        the runtime table on the other real-node runtimes (containerd 2.1.9)"
 
 $(BIN)/python: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -90,3 +91,14 @@ demo-down: venv
 
 clean: cluster-down
 	rm -rf .tmp .mypy_cache .ruff_cache .pytest_cache
+
+# The runtime table (e2e/realnode/test_runtime_table.py) on the real-node runtimes that
+# `make test` does not run (it runs containerd 2.2.9); each is built once and cached.
+# Observations land in .tmp/observations; adopt them with `python hack/compatibility.py update`.
+MATRIX_RUNTIMES ?= containerd-v2.1.9
+matrix: venv system-deps binaries
+	@for r in $(MATRIX_RUNTIMES); do \
+	  echo "== runtime table on $$r"; \
+	  nice -n 10 bash e2e/cluster/build.sh --runtime $$r >/dev/null || exit 1; \
+	  MODELPREFETCH_NODE_RUNTIME=$$r $(BIN)/pytest e2e/realnode/test_runtime_table.py -q -rfE || exit 1; \
+	done

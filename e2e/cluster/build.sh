@@ -2,6 +2,8 @@
 # Builds (once) every binary the local cluster needs from the Go module proxy and caches
 # them outside the checkout in a folder named after the pinned versions, so a second run
 # with the cache present builds nothing. Usage: e2e/cluster/build.sh [--print-dir]
+# Another runtime for real nodes (its own folder, the default binaries untouched):
+#   e2e/cluster/build.sh --runtime containerd-v2.1.9 [--print-dir]
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.35.4}"
@@ -19,14 +21,84 @@ stamp="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_ctrd-${CONTA
 CACHE_ROOT="${MODELPREFETCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modelprefetch}"
 BIN_DIR="${CACHE_ROOT}/bin/${stamp}"
 
+RUNTIME=""
+if [[ "${1:-}" == "--runtime" ]]; then
+  RUNTIME="${2:?--runtime needs NAME-vVERSION, e.g. containerd-v2.1.9}"; shift 2
+  [[ "$RUNTIME" =~ ^(containerd-v2|crio-v1)\.[0-9]+\.[0-9]+$ ]] || {
+    echo "unsupported runtime '$RUNTIME' (supported: containerd-v2.X.Y, crio-v1.X.Y)" >&2; exit 2; }
+  BIN_DIR="${CACHE_ROOT}/bin/runtime-${RUNTIME}"
+fi
 if [[ "${1:-}" == "--print-dir" ]]; then echo "$BIN_DIR"; exit 0; fi
 
 log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 mkdir -p "$BIN_DIR"
 export GOFLAGS="${GOFLAGS:-} -trimpath" CGO_ENABLED=0
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
-
 have() { for b in "$@"; do [[ -x "$BIN_DIR/$b" ]] || return 1; done; }
+
+# containerd (daemon, runc shim, ctr) at any 2.x release. v2.1.x's go.mod has `exclude`
+# lines, which `go install pkg@version` refuses: build it from a wrapper module that
+# repeats them (harmless for the releases that resolve with plain `go install`).
+build_containerd_runtime() { # vX.Y.Z
+  local version="$1" mod="$work/containerd"
+  have containerd containerd-shim-runc-v2 ctr && return 0
+  log "containerd ${version} (containerd, containerd-shim-runc-v2, ctr)"
+  mkdir -p "$mod" && cd "$mod"
+  go mod init local/containerdbuild >/dev/null 2>&1
+  go mod edit -require="github.com/containerd/containerd/v2@${version}"
+  local gomod; gomod="$(go mod download -json "github.com/containerd/containerd/v2@${version}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')"
+  awk '/^exclude \($/{on=1; next} on && /^\)/{on=0} on && NF>=2 && $1 !~ /^\/\// {print $1"@"$2} /^exclude [^(]/{print $2"@"$3}' "$gomod" |
+    while read -r excluded; do go mod edit -exclude="$excluded"; done
+  printf '//go:build tools\npackage tools\nimport (\n _ "github.com/containerd/containerd/v2/cmd/containerd"\n _ "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2"\n _ "github.com/containerd/containerd/v2/cmd/ctr"\n)\n' > tools.go
+  go mod tidy -e >/dev/null 2>&1 || true
+  go build -ldflags="-s -w -X github.com/containerd/containerd/v2/version.Version=${version}" -o "$BIN_DIR/" \
+    github.com/containerd/containerd/v2/cmd/containerd \
+    github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+    github.com/containerd/containerd/v2/cmd/ctr
+  cd - >/dev/null
+}
+
+# CRI-O (crio + pinns) and crictl. `go install` refuses cri-o (it reads a version list the
+# proxy may refuse), and its go.mod needs staging modules and two forks pinned: a wrapper
+# module with replaces. cgo (go-sqlite3, libseccomp-dev) for the `seccomp` tag. conmon and
+# runc come from Debian (Makefile system-deps); Debian's crun 1.8.1 does not work.
+CRIO_K8S_STAGING="${CRIO_K8S_STAGING:-v0.35.4}"
+CRICTL_VERSION="${CRICTL_VERSION:-v1.34.0}"
+build_crio_runtime() { # vX.Y.Z
+  local version="$1" mod="$work/crio"
+  have crio pinns crictl && return 0
+  log "cri-o ${version} (crio, pinns) + crictl ${CRICTL_VERSION}"
+  mkdir -p "$mod" && cd "$mod"
+  go mod init local/criobuild >/dev/null 2>&1
+  go mod edit -require="github.com/cri-o/cri-o@${version}"
+  for m in api apimachinery apiserver client-go component-base cri-api cri-client kubelet; do
+    go mod edit -replace "k8s.io/${m}=k8s.io/${m}@${CRIO_K8S_STAGING}"
+  done
+  go mod edit -replace github.com/checkpoint-restore/go-criu/v8=github.com/checkpoint-restore/go-criu/v8@v8.2.0
+  go mod edit -replace github.com/containers/conmon-rs=github.com/containers/conmon-rs@v0.7.3
+  printf '//go:build tools\npackage tools\nimport _ "github.com/cri-o/cri-o/cmd/crio"\n' > tools.go
+  go mod tidy -e >/dev/null 2>&1 || true
+  CGO_ENABLED=1 go build -tags "containers_image_openpgp containers_image_ostree_stub exclude_graphdriver_btrfs btrfs_noversion seccomp" \
+    -ldflags="-s -w -X github.com/cri-o/cri-o/internal/version.Version=${version#v}" -o "$BIN_DIR/crio" github.com/cri-o/cri-o/cmd/crio
+  local src; src="$(go mod download -json "github.com/cri-o/cri-o@${version}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  rm -rf "$work/pinns" && cp -r "$src/pinns" "$work/pinns" && chmod -R u+w "$work/pinns"
+  make -C "$work/pinns" >/dev/null && cp "$work/bin/pinns" "$BIN_DIR/pinns"
+  cd - >/dev/null
+  GOBIN="$BIN_DIR" go install -ldflags="-s -w" "sigs.k8s.io/cri-tools/cmd/crictl@${CRICTL_VERSION}"
+}
+
+if [[ "$RUNTIME" == crio-* ]]; then
+  build_crio_runtime "${RUNTIME#crio-}"
+  log "runtime ${RUNTIME} in $BIN_DIR"
+  echo "$BIN_DIR"
+  exit 0
+fi
+if [[ -n "$RUNTIME" ]]; then
+  build_containerd_runtime "${RUNTIME#containerd-}"
+  log "runtime ${RUNTIME} in $BIN_DIR"
+  echo "$BIN_DIR"
+  exit 0
+fi
 
 build_kubernetes() {
   have kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy && return 0

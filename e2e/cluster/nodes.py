@@ -51,8 +51,9 @@ class RealNodes:
         network.create()
         return cls(cluster, network, registry_hosts, pause_registry, workdir, logdir)
 
-    def add(self, name: str, *, label_value: str = "true") -> RealNode:
-        """One more node, joined and Ready, with kube-proxy programming Services."""
+    def add(self, name: str, *, label_value: str = "true", runtime: str | None = None) -> RealNode:
+        """One more node, joined and Ready, with kube-proxy programming Services;
+        `runtime` ("containerd-vX.Y.Z") overrides the session's (realnode.RealNode.runtime)."""
         if any(n.name == name for n in self.nodes):
             raise ValueError(f"real node {name} already exists")
         node = RealNode(
@@ -65,6 +66,8 @@ class RealNodes:
             name=name,
             label_value=label_value,
         )
+        if runtime is not None:
+            node.runtime = runtime
         self.nodes.append(node)
         try:
             node.start()

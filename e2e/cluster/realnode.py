@@ -1,5 +1,6 @@
-"""A real node: containerd 2.2 + runc + CNI + kubelet 1.35 + kube-proxy, in its own
-network namespace (netns.PodNetwork) with its own address, as a separate machine.
+"""A real node: containerd (2.2 by default; `runtime` picks another build) + runc + CNI +
+kubelet 1.35 + kube-proxy, in its own network namespace (netns.PodNetwork) with its own
+address, as a separate machine.
 
 It joins a `LocalCluster` like any kubelet: a client certificate for
 `system:node:<name>` (group system:nodes) signed by the cluster CA, registration with a
@@ -45,7 +46,12 @@ from e2e.cluster.netns import (
 )
 from e2e.cluster.nodeconfig import CNI_DIR, RUNC, ImageGC
 from e2e.cluster.nodedisk import NodeDisk
-from e2e.cluster.tools import bin_dir, tool_path
+from e2e.cluster.tools import (
+    default_node_runtime,
+    runtime_bin_dir,
+    runtime_tool_path,
+    tool_path,
+)
 
 TAINT_KEY = "modelprefetch.io/e2e-real-node"
 LABEL_KEY = "modelprefetch.io/e2e-real-node"
@@ -74,6 +80,8 @@ class RealNode(NodeDisk):
     # kubelet deletes pod cgroups under its root that it does not know.
     suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     state_file: Path | None = None  # the cluster-up state.json of an attached node
+    # "" = build.sh's default containerd; "containerd-vX.Y.Z" = `build.sh --runtime` build.
+    runtime: str = field(default_factory=default_node_runtime)
 
     @property
     def netns(self) -> str:
@@ -93,7 +101,9 @@ class RealNode(NodeDisk):
         """Namespace, pause image, containerd, kubelet (until Ready), kube-proxy (until
         it programmed the `kubernetes` Service)."""
         started = time.monotonic()
-        for binary in ("containerd", "containerd-shim-runc-v2", "ctr", "kubelet", "kube-proxy"):
+        for binary in ("containerd", "containerd-shim-runc-v2"):
+            runtime_tool_path(self.runtime, binary)
+        for binary in ("ctr", "kubelet", "kube-proxy"):
             tool_path(binary)
         for needed in (RUNC, CNI_DIR / "bridge", CNI_DIR / "host-local", CNI_DIR / "loopback"):
             if not needed.exists():
@@ -129,13 +139,17 @@ class RealNode(NodeDisk):
         (base / "config.toml").write_text(toml)
 
     def _start(self, name: str, argv: list[str]) -> procs.Proc:
-        env = {"PATH": f"{bin_dir()}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"}
+        # The runtime's own folder first: containerd finds its shim on PATH.
+        dirs = dict.fromkeys((runtime_bin_dir(self.runtime), runtime_bin_dir("")))
+        path = ":".join([*map(str, dirs), os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")])
+        env = {"PATH": path}
         return procs.start(name, in_netns(self.netns, argv), self.logdir, env=env)
 
     def start_containerd(self) -> None:
         config = self.workdir / "containerd" / "config.toml"
         self.containerd = self._start(
-            "containerd", [str(tool_path("containerd")), "--config", str(config)]
+            "containerd",
+            [str(runtime_tool_path(self.runtime, "containerd")), "--config", str(config)],
         )
         procs.wait_until(
             "containerd socket",
@@ -241,6 +255,7 @@ class RealNode(NodeDisk):
         return {
             "name": self.name,
             "labelValue": self.label_value,
+            "runtime": self.runtime,
             "index": self.index,
             "suffix": self.suffix,
             "workdir": str(self.workdir),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import socket
 import subprocess
@@ -37,3 +38,39 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# A real node's container runtime: "" is the default containerd of bin_dir(); else
+# "containerd-vX.Y.Z", built by `build.sh --runtime NAME` into its own cache folder.
+NODE_RUNTIME_ENV = "MODELPREFETCH_NODE_RUNTIME"
+
+
+def default_node_runtime() -> str:
+    """The runtime new real nodes get unless told otherwise (env MODELPREFETCH_NODE_RUNTIME)."""
+    return os.environ.get(NODE_RUNTIME_ENV, "")
+
+
+@functools.cache
+def runtime_bin_dir(runtime: str) -> Path:
+    """The cache folder holding `runtime`'s binaries ("" -> bin_dir())."""
+    if not runtime:
+        return bin_dir()
+    out = subprocess.run(
+        ["bash", str(BUILD_SCRIPT), "--runtime", runtime, "--print-dir"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return Path(out.stdout.strip())
+
+
+def runtime_tool_path(runtime: str, name: str) -> Path:
+    """A runtime binary (containerd, its shim, ctr) of `runtime`; raises if not built."""
+    if not runtime:
+        return tool_path(name)
+    cached = runtime_bin_dir(runtime) / name
+    if cached.is_file():
+        return cached
+    raise FileNotFoundError(
+        f"{name} of {runtime} not built: run `bash e2e/cluster/build.sh --runtime {runtime}`"
+    )

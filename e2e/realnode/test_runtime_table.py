@@ -1,23 +1,19 @@
-"""docs/runtimes.md on real containerd 2.2: what an image volume of each artifact shows.
+"""The runtime table, observed: what an image volume of each artifact kind shows on the
+session's real node (containerd 2.2.9 by default; MODELPREFETCH_NODE_RUNTIME picks another
+build, e.g. containerd-v2.1.9, see docs/runtimes.md).
 
-Bare pods (no operator, no webhook) mount our own artifacts as image volumes:
-the native ModelPack with raw and with tar layers, and the OCI image derived from each
-(`ensure_derived_image`, what the operator mounts on containerd), with and without a
-subPath. Then the guards: `hold` refuses the empty native mount, and the webhook
-refuses a workload whose model no node can mount.
+Bare pods (no operator, no webhook) mount our own artifacts as image volumes: the native
+ModelPack with raw layers (named the three ways producers do: ours, modctl main, modctl
+v0.2.2, and with a base-name title) and with tar layers, with and without a subPath, and
+the OCI image derived from each (`ensure_derived_image`). Each container lists the mount
+(`ls -laR`: names, nesting, sizes, modes); the listing is classified into one word
+(e2e/realnode/observe.py), written to .tmp/observations/ and compared with the committed
+facts (operator/modelprefetch/oci/compatibility.json, the table in
+docs/compatibility.md), which the operator's mount decision reads. A difference fails the
+test; `python hack/compatibility.py update` adopts the observation.
 
-Observed on containerd 2.2.9 (kubelet 1.35.4):
-
-| artifact | no subPath | subPath "extra" |
-|---|---|---|
-| native ModelPack, raw layers | empty dir, container runs, no event | CreateContainerError (1) |
-| native ModelPack, tar layers | empty dir, container runs, no event | CreateContainerError (1) |
-| derived OCI image (from raw) | every file | the subtree's files |
-| derived OCI image (from tar) | every file | the subtree's files |
-
-(1) "failed to mount image volume: ... failed to ensure image subpath: no such file or
-directory". In both native cases containerd still downloads every model layer into its
-content store.
+Then the guards: `hold` refuses the empty native mount, and the webhook refuses a
+workload whose model no node can mount.
 """
 
 from __future__ import annotations
@@ -36,19 +32,25 @@ from e2e.operator_tests.helpers import apply, wait_for
 from e2e.realnode.helpers import (
     DONE,
     RealNodeEnv,
-    listed_files,
+    container_state,
+    get_pod,
     mount_pod,
     wait_log,
     wait_terminated,
-    wait_waiting_reason,
 )
+from e2e.realnode.observe import Observations, classify
 from e2e.realnode.test_model_mount import model_deployment
-from modelprefetch.oci import ensure_derived_image, resolve
+from modelprefetch.oci import ensure_derived_image, mediatypes, parse_reference, resolve
 from modelprefetch.oci.client import RegistryClient
 
-ALL_FILES = ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json"]
 SUBPATH = "extra"
-SUBPATH_FILES = ["generation_config.json"]
+# The raw ModelPack's layers renamed the ways producers name them: case -> the naming
+# annotations every layer keeps (the title replaced by the base name where asked).
+RAW_NAMINGS = {
+    "modelpack-raw-cncf": (mediatypes.ANNOTATION_FILEPATH,),
+    "modelpack-raw-cnai": (mediatypes.LEGACY_ANNOTATION_FILEPATH,),
+    "modelpack-raw-cncf-title-other": (mediatypes.ANNOTATION_FILEPATH, "base-name-title"),
+}
 
 pytestmark = pytest.mark.realnode
 
@@ -56,10 +58,36 @@ pytestmark = pytest.mark.realnode
 @dataclass
 class Artifacts:
     namespace: str
-    native: dict[str, str]  # "raw" | "tar" -> digest-pinned ModelPack reference
+    native: dict[str, str]  # "raw" | "tar" | RAW_NAMINGS case -> pinned ModelPack reference
     derived: dict[str, str]  # "raw" | "tar" -> the derived OCI image reference
     layers: dict[str, list[str]]  # "raw" | "tar" -> the ModelPack's layer digests
     model_dir: Path
+    expected: dict[str, int]  # the model's files: relative path -> size
+
+
+async def _renamed(reference: str, case: str) -> str:
+    """The raw ModelPack at `reference` re-pushed with its layers named as in `case`."""
+    ref = parse_reference(reference)
+    async with RegistryClient(plain_http=True) as client:
+        fetched = await client.get_manifest(ref)
+        manifest = json.loads(fetched.data)
+        for layer in manifest["layers"]:
+            path = layer["annotations"][mediatypes.ANNOTATION_FILEPATH]
+            names = {}
+            for key in RAW_NAMINGS[case]:
+                if key == "base-name-title":
+                    names[mediatypes.ANNOTATION_TITLE] = path.rsplit("/", 1)[-1]
+                else:
+                    names[key] = path
+            keep = {
+                k: v
+                for k, v in layer["annotations"].items()
+                if k not in mediatypes.FILEPATH_ANNOTATIONS
+            }
+            layer["annotations"] = {**keep, **names}
+        data = json.dumps(manifest).encode()
+        digest = await client.put_manifest(ref, data, fetched.media_type, case)
+    return f"{reference.split('@')[0]}@{digest}"
 
 
 async def _derive(reference: str) -> tuple[str, list[str]]:
@@ -84,10 +112,24 @@ def artifacts(
         digest = push_model(model, f"{repo}:v1", raw=kind == "raw")
         native[kind] = f"{repo}@{digest}"
         derived[kind], layers[kind] = asyncio.run(_derive(native[kind]))
+    for case in RAW_NAMINGS:
+        native[case] = asyncio.run(_renamed(native["raw"], case))
+    expected = {
+        str(p.relative_to(model)): p.stat().st_size for p in model.rglob("*") if p.is_file()
+    }
     try:
-        yield Artifacts(namespace, native, derived, layers, model)
+        yield Artifacts(namespace, native, derived, layers, model, expected)
     finally:
         env.cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def observations(real_node: RealNodeEnv) -> Observations:
+    """What this module sees on the node's runtime, checked against the committed facts."""
+    out = real_node.cluster.kubectl("get", "node", real_node.node.name, "-o", "json")
+    info = json.loads(out.stdout)["status"]["nodeInfo"]
+    name, _, version = info["containerRuntimeVersion"].partition("://")
+    return Observations(name, version.lstrip("v"), info["kubeletVersion"])
 
 
 def _run(env: RealNodeEnv, art: Artifacts, reference: str, sub_path: str | None = None) -> str:
@@ -97,17 +139,41 @@ def _run(env: RealNodeEnv, art: Artifacts, reference: str, sub_path: str | None 
     return name
 
 
-@pytest.mark.parametrize("kind", ["raw", "tar"])
-def test_native_modelpack_mounts_empty_dir_without_error(
-    real_node: RealNodeEnv, artifacts: Artifacts, kind: str
+def _observe(env: RealNodeEnv, art: Artifacts, reference: str, sub_path: str | None) -> str:
+    """Mount `reference` in a pod that lists it; the OUTCOMES word for what it saw."""
+    name = _run(env, art, reference, sub_path)
+
+    def settled() -> str | None:
+        state = container_state(get_pod(env, art.namespace, name))
+        if (state.get("waiting") or {}).get("reason") == "CreateContainerError":
+            return "create-error"
+        return "terminated" if "terminated" in state else None
+
+    if wait_for(f"{art.namespace}/{name} settled", settled, 180) == "create-error":
+        return "create-error"
+    log = wait_log(env, art.namespace, name, "c", DONE, 30)
+    return classify(log, art.expected, sub_path)
+
+
+NATIVE_CASES = ["modelpack-raw", "modelpack-tar", *RAW_NAMINGS]
+
+
+@pytest.mark.parametrize("case", NATIVE_CASES)
+def test_native_modelpack(
+    real_node: RealNodeEnv, artifacts: Artifacts, observations: Observations, case: str
 ) -> None:
-    """A native ModelPack image volume is an empty directory and the container runs (exit 0)."""
-    name = _run(real_node, artifacts, artifacts.native[kind])
-    terminated = wait_terminated(real_node, artifacts.namespace, name)
-    log = wait_log(real_node, artifacts.namespace, name, "c", DONE, 30)
-    assert terminated["exitCode"] == 0
-    assert listed_files(log) == []
-    assert log.splitlines()[0] == "/m:"
+    """A native ModelPack image volume shows what the committed facts say for this runtime."""
+    key = {"modelpack-raw": "raw", "modelpack-tar": "tar"}.get(case, case)
+    observations.check(case, _observe(real_node, artifacts, artifacts.native[key], None))
+
+
+@pytest.mark.parametrize("kind", ["raw", "tar"])
+def test_native_modelpack_with_subpath(
+    real_node: RealNodeEnv, artifacts: Artifacts, observations: Observations, kind: str
+) -> None:
+    """A subPath into a native ModelPack (containerd 2.2: CreateContainerError)."""
+    outcome = _observe(real_node, artifacts, artifacts.native[kind], SUBPATH)
+    observations.check(f"modelpack-{kind}+subpath", outcome)
 
 
 @pytest.mark.parametrize("kind", ["raw", "tar"])
@@ -122,43 +188,27 @@ def test_native_modelpack_pull_downloads_every_layer(
 
 
 @pytest.mark.parametrize("kind", ["raw", "tar"])
-def test_native_modelpack_with_subpath_fails_container_creation(
-    real_node: RealNodeEnv, artifacts: Artifacts, kind: str
+def test_derived_image(
+    real_node: RealNodeEnv, artifacts: Artifacts, observations: Observations, kind: str
 ) -> None:
-    """A subPath into a native ModelPack fails: CreateContainerError, the path does not exist."""
-    name = _run(real_node, artifacts, artifacts.native[kind], SUBPATH)
-    waiting = wait_waiting_reason(real_node, artifacts.namespace, name, "CreateContainerError")
-    assert "failed to ensure image subpath" in waiting["message"]
-    assert "no such file or directory" in waiting["message"]
+    """The derived OCI image: every file under its path, nested directories, modes 0644."""
+    outcome = _observe(real_node, artifacts, artifacts.derived[kind], None)
+    observations.check(f"derived-{kind}", outcome)
 
 
-@pytest.mark.parametrize("kind", ["raw", "tar"])
-def test_derived_image_mounts_every_file(
-    real_node: RealNodeEnv, artifacts: Artifacts, kind: str
+def test_derived_image_with_subpath(
+    real_node: RealNodeEnv, artifacts: Artifacts, observations: Observations
 ) -> None:
-    """The derived OCI image mounts as the model's files, nested directories included."""
-    name = _run(real_node, artifacts, artifacts.derived[kind])
-    terminated = wait_terminated(real_node, artifacts.namespace, name)
-    log = wait_log(real_node, artifacts.namespace, name, "c", DONE, 30)
-    assert terminated["exitCode"] == 0
-    assert listed_files(log) == ALL_FILES
-    assert "/m/extra:" in log
+    """subPath into the derived image (containerd 2.2: only that directory's files)."""
+    outcome = _observe(real_node, artifacts, artifacts.derived["raw"], SUBPATH)
+    observations.check("derived+subpath", outcome)
 
 
-@pytest.mark.parametrize("kind", ["raw", "tar"])
-def test_derived_image_subpath_mounts_the_subtree(
-    real_node: RealNodeEnv, artifacts: Artifacts, kind: str
+def test_hold_on_the_empty_native_mount(
+    real_node: RealNodeEnv, artifacts: Artifacts, observations: Observations
 ) -> None:
-    """subPath into the derived image mounts only that directory's files (containerd 2.2)."""
-    name = _run(real_node, artifacts, artifacts.derived[kind], SUBPATH)
-    terminated = wait_terminated(real_node, artifacts.namespace, name)
-    log = wait_log(real_node, artifacts.namespace, name, "c", DONE, 30)
-    assert terminated["exitCode"] == 0
-    assert listed_files(log) == SUBPATH_FILES
-
-
-def test_hold_refuses_the_empty_native_mount(real_node: RealNodeEnv, artifacts: Artifacts) -> None:
-    """`modelprefetch hold` in the holder image exits 3 naming the empty mount."""
+    """`modelprefetch hold` on the native tar ModelPack (containerd: an empty directory)
+    exits 3 naming the empty mount."""
     env, namespace = real_node, artifacts.namespace
     expected = json.dumps([["config.json", 10], ["model.safetensors", 65536]])
     env.cluster.kubectl(
@@ -187,8 +237,11 @@ def test_hold_refuses_the_empty_native_mount(real_node: RealNodeEnv, artifacts: 
     pod["spec"]["securityContext"] = {"runAsUser": 65532, "runAsNonRoot": True}
     env.cluster.kubectl("create", "-f", "-", input=json.dumps(pod))
     terminated = wait_terminated(env, namespace, name)
-    assert terminated["exitCode"] == 3
-    assert "is empty" in terminated.get("message", "")
+    if terminated["exitCode"] == 3 and "is empty" in terminated.get("message", ""):
+        outcome = "refused"
+    else:
+        outcome = "accepted" if terminated["exitCode"] == 0 else "other"
+    observations.check("hold-on-empty-mount", outcome)
 
 
 def test_workload_is_refused_when_no_node_can_mount_the_model(
@@ -224,3 +277,11 @@ def test_workload_is_refused_when_no_node_can_mount_the_model(
         md_status = env.cluster.kubectl("get", "md", "nomount", "-n", namespace, "-o", "json")
         raise AssertionError(f"{exc}\nlast answer: {seen[-1:]}\nmd: {md_status.stdout}") from None
     assert "denied" in message
+
+
+def test_committed_facts_are_exactly_what_was_observed(observations: Observations) -> None:
+    """Last (run the whole module): this runtime's committed row holds every case seen
+    here and nothing unseen (tests/test_compatibility_table.py checks the table)."""
+    row = observations.committed()
+    assert row is not None, f"no committed facts for {observations.runtime} {observations.version}"
+    assert row.cases == observations.cases

@@ -126,6 +126,7 @@ def modelpack(**changes: Any) -> Any:
         layer_format=LayerFormat.RAW,
         path="model.safetensors",
         path_annotation="org.cncf.model.filepath",
+        name_annotations=(("org.cncf.model.filepath", "model.safetensors"),),
     )
     return artifact(
         kind=ArtifactKind.MODELPACK, layer_format=LayerFormat.RAW, layers=(layer,), **changes
@@ -139,11 +140,11 @@ def test_native_modelpack_on_containerd_awaits_derivation() -> None:
 
 
 def test_derived_image_splits_runtimes_into_two_groups() -> None:
-    """CRI-O 1.34 mounts the ModelPack itself, containerd its derived image."""
+    """CRI-O 1.35 mounts the ModelPack itself, containerd its derived image."""
     derived = f"{REPO}@sha256:" + "d" * 64
     targets = group_by_mount(
         modelpack(derived_image=derived),
-        [node("c", CONTAINERD), node("o", CRIO)],
+        [node("c", CONTAINERD), node("o", "cri-o://1.35.2")],
         allow_derivation=True,
     )
     assert {g.reference: [n.name for n in g.nodes] for g in targets.groups} == {

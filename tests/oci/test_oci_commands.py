@@ -97,7 +97,7 @@ def test_inspect_table_names_the_model(
     )
     assert main(["inspect", reference, "--plain-http"]) == 0
     out = capsys.readouterr().out
-    assert "model.safetensors" in out and "Mountability" in out and "cri-o://1.34.2" in out
+    assert "model.safetensors" in out and "Mountability" in out and "cri-o://1.35.2" in out
 
 
 def test_convert_publishes_then_reports_existing(

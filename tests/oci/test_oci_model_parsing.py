@@ -54,6 +54,14 @@ def test_legacy_layers_name_files_from_org_cnai() -> None:
     }
 
 
+def test_layers_keep_every_name_annotation() -> None:
+    """Each layer keeps the file-name annotations it carries (a runtime may read another)."""
+    parsed, _ = _parse("modctl-v0.0.5-raw")
+    assert {layer.name_annotations for layer in parsed.layers} >= {
+        (("org.cnai.model.filepath", "model.safetensors"),)
+    }
+
+
 def test_legacy_tar_artifact_has_one_diff_id_per_layer() -> None:
     """A modctl v0.0.5 tar artifact gives one diff id per layer."""
     parsed, metadata = _parse("modctl-v0.0.5-tar")

@@ -29,6 +29,7 @@ def _layer(fmt: LayerFormat, annotation: str | None = "org.cncf.model.filepath")
         path="model.safetensors",
         path_annotation=annotation,
         has_legacy_path_annotation=annotation == "org.cnai.model.filepath",
+        name_annotations=((annotation, "model.safetensors"),) if annotation else (),
     )
 
 
@@ -138,9 +139,15 @@ def test_containerd_2_1_ignores_subpath() -> None:
     assert (decision.mountable, decision.subpath_supported) == (True, False)
 
 
-def test_crio_134_mounts_raw_modelpack_itself() -> None:
-    """CRI-O 1.34 bind-mounts raw ModelPack layers as files."""
-    decision = decide_mount(_artifact(), parse_runtime("cri-o://1.34.2"))
+def test_crio_134_was_never_observed_so_the_derived_image_is_used() -> None:
+    """No CRI-O 1.34 observation in the facts: a raw ModelPack gets the derived image."""
+    decision = decide_mount(_artifact(), parse_runtime("cri-o://1.34.2"), allow_derivation=False)
+    assert (decision.mountable, decision.reason) == (False, "NotObservedOnCrio")
+
+
+def test_crio_135_mounts_raw_modelpack_itself() -> None:
+    """CRI-O 1.35.2 bind-mounts raw layers named by org.cncf.model.filepath as files."""
+    decision = decide_mount(_artifact(), parse_runtime("cri-o://1.35.2"))
     assert (decision.reference, decision.outcome, decision.reason) == (
         PINNED,
         MountOutcome.FILES,
@@ -154,11 +161,11 @@ def test_crio_133_needs_legacy_annotation() -> None:
     assert decision.needs_derivation is True
 
 
-def test_crio_133_mounts_legacy_annotated_raw_layers() -> None:
-    """CRI-O 1.33 names raw layers annotated with org.cnai.model.filepath."""
+def test_crio_133_legacy_annotated_raw_layers_are_not_trusted_unobserved() -> None:
+    """CRI-O 1.33 reportedly names files from org.cnai, but it was never observed: derive."""
     artifact = _artifact(annotation="org.cnai.model.filepath")
     decision = decide_mount(artifact, parse_runtime("cri-o://1.33.5"))
-    assert decision.reference == PINNED
+    assert (decision.needs_derivation, decision.reference) == (True, None)
 
 
 def test_crio_tar_layers_prefer_derived_image() -> None:
@@ -170,7 +177,7 @@ def test_crio_tar_layers_prefer_derived_image() -> None:
 def test_crio_tar_layers_without_derivation_are_tar_bytes() -> None:
     """With derivation disabled the native outcome on CRI-O is TAR_BYTES."""
     decision = decide_mount(
-        _artifact(fmt=LayerFormat.TAR), parse_runtime("cri-o://1.34.2"), allow_derivation=False
+        _artifact(fmt=LayerFormat.TAR), parse_runtime("cri-o://1.35.2"), allow_derivation=False
     )
     assert (decision.outcome, decision.reason) == (MountOutcome.TAR_BYTES, "TarBytesOnCrio")
 
@@ -181,12 +188,12 @@ def test_crio_too_old_fails() -> None:
     assert decision.outcome is MountOutcome.FAILS
 
 
-def test_docker_model_on_crio_mounts_like_raw_modelpack() -> None:
-    """A Docker model with filepath annotations mounts as files on CRI-O 1.34."""
+def test_docker_model_on_crio_gets_the_derived_image() -> None:
+    """Only ModelPacks were observed mounted natively: a Docker model is derived."""
     decision = decide_mount(
-        _artifact(kind=ArtifactKind.DOCKER_MODEL), parse_runtime("cri-o://1.34.0")
+        _artifact(kind=ArtifactKind.DOCKER_MODEL), parse_runtime("cri-o://1.35.2")
     )
-    assert decision.reference == PINNED
+    assert (decision.needs_derivation, decision.reference) == (True, None)
 
 
 def test_docker_model_without_annotations_needs_derivation_on_crio() -> None:
@@ -206,3 +213,62 @@ def test_unknown_runtime_is_not_mountable() -> None:
         "UnknownRuntime",
         False,
     )
+
+
+def _named(*annotations: tuple[str, str]) -> ResolvedArtifact:
+    """A raw ModelPack whose one layer (path sub/notes.txt) carries exactly `annotations`."""
+    artifact = _artifact()
+    layer = replace(
+        artifact.layers[0],
+        path="sub/notes.txt",
+        path_annotation=annotations[0][0],  # as the parser sets it: the first key it read
+        has_legacy_path_annotation=any(
+            key in ("org.cnai.model.filepath", "org.opencontainers.image.title")
+            for key, _ in annotations
+        ),
+        name_annotations=annotations,
+    )
+    return replace(artifact, layers=(layer,))
+
+
+def test_crio_135_does_not_mount_layers_named_only_by_org_cnai() -> None:
+    """modctl v0.2.2 names raw layers only by org.cnai.model.filepath: CRI-O 1.35.2
+    mounts nothing for them, so the derived image is needed."""
+    artifact = _named(("org.cnai.model.filepath", "sub/notes.txt"))
+    decision = decide_mount(artifact, parse_runtime("cri-o://1.35.2"))
+    assert (decision.needs_derivation, decision.reference) == (True, None)
+
+
+def test_crio_135_without_derivation_reports_the_unnamed_raw_layers() -> None:
+    """With derivation off, the org.cnai-only raw ModelPack is not mountable on CRI-O."""
+    artifact = _named(("org.cnai.model.filepath", "sub/notes.txt"))
+    decision = decide_mount(artifact, parse_runtime("cri-o://1.35.2"), allow_derivation=False)
+    assert (decision.mountable, decision.reason) == (False, "RawLayersUnnamedOnCrio")
+
+
+def test_crio_135_names_files_from_org_cncf_filepath() -> None:
+    """org.cncf.model.filepath alone names the file with its nested path: mounted as is."""
+    artifact = _named(("org.cncf.model.filepath", "sub/notes.txt"))
+    assert decide_mount(artifact, parse_runtime("cri-o://1.35.2")).reference == PINNED
+
+
+def test_crio_135_base_name_title_flattens_nested_paths() -> None:
+    """The title wins over the filepath: a base-name title would misplace the file."""
+    artifact = _named(
+        ("org.cncf.model.filepath", "sub/notes.txt"),
+        ("org.opencontainers.image.title", "notes.txt"),
+    )
+    decision = decide_mount(artifact, parse_runtime("cri-o://1.35.2"))
+    assert (decision.needs_derivation, decision.reference) == (True, None)
+
+
+def test_crio_135_shapes_never_observed_get_the_derived_image() -> None:
+    """`modelprefetch pack`'s own raw naming (three keys, title = path) was not observed
+    on CRI-O: the derived image, not a guess."""
+    artifact = _named(
+        ("org.cncf.model.filepath", "sub/notes.txt"),
+        ("org.cnai.model.filepath", "sub/notes.txt"),
+        ("org.opencontainers.image.title", "sub/notes.txt"),
+    )
+    decision = decide_mount(artifact, parse_runtime("cri-o://1.35.2"), allow_derivation=False)
+    assert (decision.mountable, decision.reason) == (False, "NotObservedOnCrio")

@@ -17,18 +17,15 @@ from rich.table import Table
 
 from modelprefetch.oci.artifact import MountDecision, ResolvedArtifact
 from modelprefetch.oci.cliargs import add_registry_arguments, registry_client, run_async
+from modelprefetch.oci.compat import packaged_facts
 from modelprefetch.oci.mount import decide_mount, parse_runtime
 from modelprefetch.oci.reference import parse_reference
 from modelprefetch.oci.resolve import resolve
 
-# One representative version per row of the table in docs/runtimes.md.
-DEFAULT_RUNTIMES = (
-    "containerd://2.0.5",
-    "containerd://2.1.4",
-    "containerd://2.2.1",
-    "cri-o://1.33.5",
-    "cri-o://1.34.2",
-)
+
+def default_runtimes() -> list[str]:
+    """Every runtime release in the observed facts (docs/compatibility.md)."""
+    return [f"{row.runtime}://{'.'.join(map(str, row.version))}" for row in packaged_facts()]
 
 
 def register(subparsers: Any) -> None:
@@ -59,7 +56,9 @@ def _run(args: argparse.Namespace) -> int:
             return await resolve(client, str(ref))
 
     artifact = run_async(main)
-    decisions = [decide_mount(artifact, parse_runtime(r)) for r in args.runtime or DEFAULT_RUNTIMES]
+    decisions = [
+        decide_mount(artifact, parse_runtime(r)) for r in args.runtime or default_runtimes()
+    ]
     if args.json:
         json.dump(as_json(artifact, decisions), sys.stdout, indent=2)
         print()

@@ -53,6 +53,10 @@ class LayerInfo:
     # True when org.cnai.model.filepath or org.opencontainers.image.title is also set
     # (the only annotations CRI-O 1.33 names raw layer files from).
     has_legacy_path_annotation: bool = False
+    # Every file-name annotation the layer carries, as written ((key, value) in
+    # mediatypes.FILEPATH_ANNOTATIONS order): runtimes name mounted files from different
+    # keys (CRI-O 1.35: image.title, else org.cncf.model.filepath, never org.cnai).
+    name_annotations: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -215,6 +215,11 @@ def _layer_info(kind: ArtifactKind, descriptor: Descriptor, index: int) -> Layer
         has_legacy_path_annotation=any(
             key in descriptor.annotations for key in mt.LEGACY_FILEPATH_ANNOTATIONS
         ),
+        name_annotations=tuple(
+            (key, descriptor.annotations[key])
+            for key in mt.FILEPATH_ANNOTATIONS
+            if key in descriptor.annotations
+        ),
     )
 
 

@@ -1,15 +1,16 @@
-"""Which reference a node's runtime can mount as files, following docs/runtimes.md.
+"""Which reference a node's runtime can mount as files, from OBSERVED facts.
 
-Pure functions, no I/O. The decisive facts:
+Pure functions over modelprefetch.oci.compat (the runtime-table tests' observations,
+shipped as compatibility.json; docs/compatibility.md is their table):
 
-* containerd unpacks only image layers whose config carries `rootfs.diff_ids`; a native
-  ModelPack (or Docker model) reference mounts as an EMPTY directory without any error.
-  containerd < 2.1 has no image volume support at all; 2.1 ignores subPath.
-* CRI-O >= 1.34 bind-mounts each `.raw` model layer as a file named by its
-  `org.cncf.model.filepath`; 1.33 only names files from the legacy `org.cnai` /
-  `org.opencontainers.image.title` annotations; `.tar` model layers appear as the tar
-  archives themselves (TAR_BYTES).
-* An OCI image (the derived image) mounts as files everywhere image volumes exist.
+* a native ModelPack is mounted as it is only where its exact shape (`.raw` layers with
+  these naming annotations, or `.tar` layers) was seen to give every file under its
+  path; anything else seen (an empty directory, no mount at all, flattened names, tar
+  archives) or never seen means the derived OCI image;
+* an OCI image (the derived image) mounts as files where image volumes exist; subPath
+  only where it was seen to work;
+* a runtime release older than image volumes themselves (containerd 2.1, CRI-O 1.31)
+  cannot mount anything.
 """
 
 from __future__ import annotations
@@ -24,16 +25,27 @@ from modelprefetch.oci.artifact import (
     ResolvedArtifact,
     Runtime,
 )
+from modelprefetch.oci.compat import Judgement, judge, raw_layer_case
 
 CONTAINERD = "containerd"
 CRIO = "cri-o"
 
 # First release of each runtime that mounts image volumes (KEP-4639).
 CONTAINERD_IMAGE_VOLUMES = (2, 1, 0)
-CONTAINERD_SUBPATH = (2, 2, 0)
 CRIO_IMAGE_VOLUMES = (1, 31, 0)
-CRIO_LEGACY_MODEL_FILES = (1, 33, 0)  # names files from org.cnai / image.title only
-CRIO_MODEL_FILES = (1, 34, 0)  # names files from org.cncf.model.filepath
+_FLOORS = {
+    CONTAINERD: (CONTAINERD_IMAGE_VOLUMES, "containerd 2.1"),
+    CRIO: (CRIO_IMAGE_VOLUMES, "CRI-O 1.31"),
+}
+_REASON_SUFFIX = {CONTAINERD: "Containerd", CRIO: "Crio"}
+# An observed native outcome that is not the files -> (MountOutcome, reason stem, what it is).
+_NATIVE = {
+    "empty": (MountOutcome.EMPTY, "EmptyMount", "as an empty directory"),
+    "no-mount": (MountOutcome.EMPTY, "RawLayersUnnamed", "as nothing at all (no file names)"),
+    "flattened": (MountOutcome.UNKNOWN, "RawLayersUnnamed", "with flattened file names"),
+    "archives": (MountOutcome.TAR_BYTES, "TarBytes", "as tar archives, not files"),
+    "bad-modes": (MountOutcome.UNKNOWN, "BadModes", "with files not world-readable"),
+}
 
 
 _RUNTIME_RE = re.compile(r"^\s*([A-Za-z0-9._-]+)://v?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
@@ -73,82 +85,64 @@ def decide_mount(
     An existing derived image is used even when `allow_derivation` is False: that flag
     only forbids publishing one.
     """
-    if runtime.name == CONTAINERD:
-        return _decide_containerd(artifact, runtime, allow_derivation)
-    if runtime.name == CRIO:
-        return _decide_crio(artifact, runtime, allow_derivation)
-    return _decision(
-        runtime,
-        MountOutcome.UNKNOWN,
-        None,
-        reason="UnknownRuntime",
-        message=f"Container runtime {runtime.raw!r} is not known to mount image volumes",
-    )
-
-
-def _decide_containerd(
-    artifact: ResolvedArtifact, runtime: Runtime, allow_derivation: bool
-) -> MountDecision:
-    if runtime.version < CONTAINERD_IMAGE_VOLUMES:
-        return _too_old(runtime, "containerd 2.1")
-    subpath = runtime.version >= CONTAINERD_SUBPATH
+    if runtime.name not in _FLOORS:
+        return _decision(
+            runtime,
+            MountOutcome.UNKNOWN,
+            None,
+            reason="UnknownRuntime",
+            message=f"Container runtime {runtime.raw!r} is not known to mount image volumes",
+        )
+    floor, floor_name = _FLOORS[runtime.name]
+    if runtime.version < floor:
+        return _too_old(runtime, floor_name)
+    judgement = judge(runtime)
+    # The derived image is an OCI image: files wherever image volumes work, unless seen
+    # otherwise; subPath only where it was seen to work.
+    subpath = judgement.outcome("derived+subpath") == "subtree"
     if artifact.kind is ArtifactKind.OCI_IMAGE:
-        return _native_files(artifact, runtime, subpath)
+        return _native_files(artifact, runtime, subpath, judgement)
+    seen = _native_observation(artifact, judgement)
+    if seen == "files":
+        return _native_files(artifact, runtime, subpath, judgement)
+    suffix = _REASON_SUFFIX[runtime.name]
+    if seen is None:
+        native, reason = MountOutcome.UNKNOWN, f"NotObservedOn{suffix}"
+        how = "was never observed (docs/compatibility.md)"
+    else:
+        native, stem, what = _NATIVE.get(seen, (MountOutcome.UNKNOWN, "NotFiles", f"as {seen}"))
+        reason, how = f"{stem}On{suffix}", f"mounts it {what}"
     return _via_derived(
         artifact,
         runtime,
         allow_derivation,
         subpath=subpath,
-        native=MountOutcome.EMPTY,
-        native_reason="EmptyMountOnContainerd",
+        native=native,
+        native_reason=reason,
         native_message=(
-            f"containerd mounts the {artifact.kind} artifact {artifact.pinned_reference} as an"
-            " empty directory"
+            f"{_label(runtime, judgement)} with the {artifact.kind} artifact"
+            f" {artifact.pinned_reference} ({artifact.layer_format} layers) {how}"
         ),
     )
 
 
-def _decide_crio(
-    artifact: ResolvedArtifact, runtime: Runtime, allow_derivation: bool
-) -> MountDecision:
-    if runtime.version < CRIO_IMAGE_VOLUMES:
-        return _too_old(runtime, "CRI-O 1.31")
-    if artifact.kind is ArtifactKind.OCI_IMAGE:
-        return _native_files(artifact, runtime, True)
-    if artifact.layer_format is LayerFormat.RAW and _crio_names_raw_files(artifact, runtime):
-        return _native_files(artifact, runtime, True)
-    if artifact.layer_format is LayerFormat.RAW:
-        native, native_reason = MountOutcome.EMPTY, "RawLayersUnnamedOnCrio"
-        native_message = (
-            f"CRI-O {_version(runtime)} cannot name the raw model layers of"
-            f" {artifact.pinned_reference} as files"
-        )
-    else:
-        native, native_reason = MountOutcome.TAR_BYTES, "TarBytesOnCrio"
-        native_message = (
-            f"CRI-O mounts the {artifact.layer_format} model layers of"
-            f" {artifact.pinned_reference} as archives, not as the files inside them"
-        )
-    return _via_derived(
-        artifact,
-        runtime,
-        allow_derivation,
-        subpath=True,
-        native=native,
-        native_reason=native_reason,
-        native_message=native_message,
-    )
-
-
-def _crio_names_raw_files(artifact: ResolvedArtifact, runtime: Runtime) -> bool:
-    """Whether this CRI-O bind-mounts every raw layer under its own file name."""
-    if not artifact.layers or any(layer.path_annotation is None for layer in artifact.layers):
-        return False
-    if runtime.version >= CRIO_MODEL_FILES:
-        return True
-    if runtime.version >= CRIO_LEGACY_MODEL_FILES:
-        return all(layer.has_legacy_path_annotation for layer in artifact.layers)
-    return False
+def _native_observation(artifact: ResolvedArtifact, judgement: Judgement) -> str | None:
+    """What the runtime was seen to show for this artifact mounted natively (None:
+    this shape was never observed). Only ModelPacks were observed natively."""
+    if artifact.kind is not ArtifactKind.MODELPACK or not artifact.layers:
+        return None
+    if artifact.layer_format is LayerFormat.TAR:
+        return judgement.outcome("modelpack-tar")
+    if artifact.layer_format is not LayerFormat.RAW:
+        return None
+    outcomes = set()
+    for layer in artifact.layers:
+        case = raw_layer_case(layer)
+        outcomes.add(None if case is None else judgement.outcome(case))
+    if outcomes == {"files"}:
+        return "files"
+    seen_not_files = sorted(o for o in outcomes if o is not None and o != "files")
+    return seen_not_files[0] if seen_not_files else None
 
 
 def _via_derived(
@@ -191,15 +185,24 @@ def _via_derived(
     )
 
 
-def _native_files(artifact: ResolvedArtifact, runtime: Runtime, subpath: bool) -> MountDecision:
+def _native_files(
+    artifact: ResolvedArtifact, runtime: Runtime, subpath: bool, judgement: Judgement
+) -> MountDecision:
     return _decision(
         runtime,
         MountOutcome.FILES,
         artifact.pinned_reference,
         subpath=subpath,
         reason="Mountable",
-        message=f"{runtime.name} {_version(runtime)} mounts {artifact.pinned_reference} as files",
+        message=f"{_label(runtime, judgement)} mounts {artifact.pinned_reference} as files",
     )
+
+
+def _label(runtime: Runtime, judgement: Judgement) -> str:
+    text = f"{runtime.name} {_version(runtime)}"
+    if judgement.row is None:
+        return f"{text} (not observed)"
+    return f"{text} (as observed on {judgement.assumed_from})" if judgement.assumed_from else text
 
 
 def _too_old(runtime: Runtime, minimum: str) -> MountDecision:
