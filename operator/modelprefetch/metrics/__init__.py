@@ -24,6 +24,8 @@ stay in one place.
       modelprefetch_leader                            gauge      1 on the replica that reconciles
                                                              (followers drop per-model series)
       modelprefetch_build_info{version}               gauge      always 1
+    per node pool (startup taint, docs/startup-taint.md)
+      modelprefetch_startup_taint_removals_total{reason}  counter  taints removed, by reason
 
     registry.py   the registry and the /metrics endpoint
     models.py     per-ModelDeployment and per-node series
@@ -32,6 +34,7 @@ stay in one place.
 
 from modelprefetch.metrics.models import (
     NODE_STATES,
+    count_startup_taint_removal,
     forget_all_models,
     forget_model,
     forget_node,
@@ -69,6 +72,7 @@ __all__ = [
     "WEBHOOK_MUTATE_PODS",
     "WEBHOOK_REQUESTS",
     "WEBHOOK_VALIDATE_MODELDEPLOYMENTS",
+    "count_startup_taint_removal",
     "forget_all_models",
     "forget_model",
     "forget_node",

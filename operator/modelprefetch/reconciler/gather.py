@@ -26,6 +26,7 @@ from modelprefetch.core.world import (
 )
 from modelprefetch.reconciler import resolver
 from modelprefetch.reconciler.services import Services
+from modelprefetch.reconciler.startup_taint import startup_taint
 from modelprefetch.settings import Settings
 
 MAX_SPEC_ERROR = 1000  # characters of field errors in the Ready condition
@@ -42,9 +43,11 @@ class Surroundings:
 
 def planner_settings(settings: Settings) -> PlannerSettings:
     """The operator settings the planner and the builders read."""
+    taint = startup_taint(settings)
     return PlannerSettings(
         holder_image=settings.holder_image,
         holder_image_pull_policy=settings.holder_image_pull_policy,
+        holder_tolerations=(taint.toleration(),) if taint else (),
     )
 
 

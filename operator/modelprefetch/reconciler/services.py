@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from modelprefetch.k8s.client import KubeClient
+from modelprefetch.reconciler.startup_taint import TaintedNodes
 from modelprefetch.reconciler.wakeups import Wakeups
 from modelprefetch.settings import Settings
 
@@ -21,3 +22,5 @@ class Services:
     settings: Settings
     kube: KubeClient
     wakeups: Wakeups = field(default_factory=Wakeups)
+    # Set by handlers/startup_taint.py at start when the startup taint is enabled.
+    tainted_nodes: TaintedNodes | None = None

@@ -1,0 +1,185 @@
+"""Remove the startup taint from a node when `core.startup_taint.decide` says so.
+
+Called for every event of a node that carries the taint and by a timer on those nodes
+(handlers/startup_taint.py); both read the ModelDeployments from a kopf index, so a
+decision costs no API call. Only a removal writes: one JSON patch (tested entries, see
+`core.startup_taint.removal_patch`), then an Event on the Node and the metric.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from modelprefetch import metrics
+from modelprefetch.core.startup_taint import (
+    REASON_DEADLINE,
+    Decision,
+    ModelTargets,
+    StartupTaint,
+    decide,
+    removal_patch,
+)
+from modelprefetch.errors import KubernetesError, KubernetesNotFoundError
+from modelprefetch.k8s.client import KubeClient
+from modelprefetch.k8s.resources import NODES
+from modelprefetch.reconciler import objects
+from modelprefetch.settings import Settings
+
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+PostEvent = Callable[[str, str, str], None]  # (type, reason, message) on the Node
+EVENT_REASONS = {REASON_DEADLINE: "StartupTaintDeadlineExceeded"}
+EVENT_REASON_REMOVED = "StartupTaintRemoved"
+# A failed `test` op answers 422; a concurrent update of the whole object 409.
+_CHANGED_MEANWHILE = (409, 422)
+RECHECK_SECONDS = 60.0  # also looks again this often (a model's targets may have changed)
+ERROR_RETRY_SECONDS = 10.0
+MIN_WAIT = 0.2  # seconds between two passes
+
+
+def startup_taint(settings: Settings) -> StartupTaint | None:
+    """The configured taint; None when the feature is off."""
+    if not settings.startup_taint_enabled:
+        return None
+    return StartupTaint(
+        key=settings.startup_taint_key,
+        effect=settings.startup_taint_effect,
+        deadline=settings.startup_taint_deadline,
+    )
+
+
+def carries(taint: StartupTaint | None, body: Mapping[str, Any]) -> bool:
+    """The Node `body` has the taint (cheap: runs on every node event)."""
+    spec = body.get("spec") or {}
+    return taint is not None and any(taint.matches(t) for t in spec.get("taints") or [])
+
+
+async def settle(
+    kube: KubeClient,
+    taint: StartupTaint,
+    body: Mapping[str, Any],
+    models: Iterable[ModelTargets],
+    post_event: PostEvent,
+    logger: Logger,
+    *,
+    now: datetime | None = None,
+) -> Decision | None:
+    """Decide about the Node `body` and remove the taint when due.
+
+    Returns the decision, or None when there was nothing to decide (no taint, node
+    gone) or the node changed meanwhile (its next event decides again).
+    """
+    if not carries(taint, body):
+        return None
+    node = objects.node_info(body)
+    now = now or datetime.now(UTC)
+    decision = decide(node, _created(body) or now, models, taint, now)
+    if not decision.remove:
+        return decision
+    ops = removal_patch((body.get("spec") or {}).get("taints") or [], taint)
+    try:
+        await kube.json_patch(NODES, node.name, ops)
+    except KubernetesNotFoundError:
+        return None
+    except KubernetesError as exc:
+        if exc.status not in _CHANGED_MEANWHILE:
+            raise
+        logger.info("Node %s changed meanwhile; deciding again on fresh data", node.name)
+        return None
+    metrics.count_startup_taint_removal(decision.reason)
+    if decision.reason == REASON_DEADLINE:
+        post_event("Warning", EVENT_REASONS[REASON_DEADLINE], decision.message)
+        logger.warning("%s", decision.message)
+    else:
+        post_event("Normal", EVENT_REASON_REMOVED, decision.message)
+        logger.info("%s", decision.message)
+    return decision
+
+
+def _created(body: Mapping[str, Any]) -> datetime | None:
+    """The node's creationTimestamp (the API server always sets it)."""
+    value = (body.get("metadata") or {}).get("creationTimestamp")
+    if not isinstance(value, str) or not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class TaintedNodes:
+    """The nodes that carry the taint and the ModelDeployments' targets, fed by the
+    node and ModelDeployment watches, and the loop that settles them.
+
+    Events only update this memory; the loop decides. A node's heartbeat (status only)
+    wakes nobody: only a change of what the decision reads (labels, taints) or of a
+    model's targets does, and otherwise the loop wakes at the earliest deadline.
+    """
+
+    def __init__(self, taint: StartupTaint) -> None:
+        self.taint = taint
+        self.nodes: dict[str, Mapping[str, Any]] = {}
+        self.models: dict[tuple[str, str], ModelTargets] = {}
+        self._prints: dict[str, Any] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(
+        self, kube: KubeClient, post_event: Callable[[Mapping[str, Any]], PostEvent], logger: Logger
+    ) -> None:
+        """Run the loop in a task (in the caller's context: kopf's event posting works)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(kube, post_event, logger))
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def node_seen(self, name: str, body: Mapping[str, Any] | None) -> None:
+        """A node event; None: deleted."""
+        if body is None or not carries(self.taint, body):
+            self.nodes.pop(name, None)
+            self._prints.pop(name, None)
+            return
+        self.nodes[name] = body
+        fingerprint = objects.node_fingerprint(objects.node_info(body))
+        if self._prints.get(name) != fingerprint:
+            self._prints[name] = fingerprint
+            self._wake.set()
+
+    def model_seen(self, key: tuple[str, str], targets: ModelTargets | None) -> None:
+        """A ModelDeployment event; None: deleted, being deleted, or an invalid spec."""
+        before = self.models.pop(key, None)
+        if targets is not None:
+            self.models[key] = targets
+        if before != targets and self.nodes:
+            self._wake.set()
+
+    async def run(
+        self, kube: KubeClient, post_event: Callable[[Mapping[str, Any]], PostEvent], logger: Logger
+    ) -> None:
+        """Settle every tainted node, then sleep until woken or the next deadline."""
+        while True:
+            self._wake.clear()
+            waits = [RECHECK_SECONDS]
+            for name, body in list(self.nodes.items()):
+                try:
+                    decision = await settle(
+                        kube, self.taint, body, self.models.values(), post_event(body), logger
+                    )
+                except KubernetesError as exc:
+                    logger.warning("Startup taint of node %s: %s; retrying", name, exc.message)
+                    waits.append(ERROR_RETRY_SECONDS)
+                    continue
+                if decision is None or decision.remove:
+                    # Removed, gone or changed meanwhile: the node's next event tells.
+                    self.nodes.pop(name, None)
+                    self._prints.pop(name, None)
+                elif decision.recheck_in is not None:
+                    waits.append(decision.recheck_in.total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(MIN_WAIT, min(waits)))
