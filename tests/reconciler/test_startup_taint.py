@@ -152,12 +152,11 @@ async def test_the_loop_removes_the_taint_once_the_model_is_warm() -> None:
     nodes = TaintedNodes(TAINT)
     nodes.start(cast(KubeClient, kube), events.poster, LOG)
     try:
-        nodes.model_seen(("ml", "llama"), MODEL)
         now = datetime.now(UTC)
-        nodes.node_seen("gpu-1", node_body(created=now))
+        nodes.node_seen("gpu-1", node_body(created=now), lambda: [MODEL])
         await asyncio.sleep(0.3)
         assert kube.patches == []  # targeted and cold, deadline far
-        nodes.node_seen("gpu-1", node_body({WARM: "true"}, created=now))
+        nodes.node_seen("gpu-1", node_body({WARM: "true"}, created=now), lambda: [MODEL])
         await asyncio.wait_for(kube.patched.wait(), timeout=5)
         assert [e[2] for e in events.posted] == ["StartupTaintRemoved"]
         assert "gpu-1" not in nodes.nodes  # its next event says whether it is still tainted
@@ -168,8 +167,8 @@ async def test_the_loop_removes_the_taint_once_the_model_is_warm() -> None:
 def test_untainted_nodes_are_not_kept() -> None:
     """Only nodes with the taint are held in memory."""
     nodes = TaintedNodes(TAINT)
-    nodes.node_seen("gpu-1", node_body(taints=[OTHER]))
-    nodes.node_seen("gpu-2", {**node_body(), "metadata": {"name": "gpu-2"}})
+    nodes.node_seen("gpu-1", node_body(taints=[OTHER]), list)
+    nodes.node_seen("gpu-2", {**node_body(), "metadata": {"name": "gpu-2"}}, list)
     assert list(nodes.nodes) == ["gpu-2"]
-    nodes.node_seen("gpu-2", None)
+    nodes.node_seen("gpu-2", None, list)
     assert nodes.nodes == {}

@@ -1,8 +1,10 @@
 """kopf entry points of the startup taint (registered only when it is enabled).
 
-Node and ModelDeployment events feed `reconciler.startup_taint.TaintedNodes`; one task,
-started with the operator, removes the taint when due. No kopf timer or daemon on
-Nodes: those would put kopf's finalizer on every tainted Node.
+Node events feed `reconciler.startup_taint.TaintedNodes`; one task, started with the
+operator, removes the taint when due, reading the ModelDeployments' targets from a kopf
+index (kopf handles no event before every index is complete, so a node is never judged
+untargeted from a half-read list); ModelDeployment events only wake it. No kopf timer
+or daemon on Nodes: those would put kopf's finalizer on every tainted Node.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from typing import Any, cast
 import kopf
 
 from modelprefetch import constants
-from modelprefetch.core.startup_taint import model_targets
+from modelprefetch.core.startup_taint import ModelTargets, model_targets
 from modelprefetch.handlers.memo import services_of
 from modelprefetch.reconciler.startup_taint import PostEvent, TaintedNodes, startup_taint
 
 RESOURCE = (constants.GROUP, constants.VERSION, constants.PLURAL)
+ModelsIndex = kopf.Index[tuple[str, str], ModelTargets]
 
 
 def _poster(body: Mapping[str, Any]) -> PostEvent:
@@ -52,13 +55,36 @@ async def stop_startup_taint(memo: kopf.Memo, **_: Any) -> None:
         await nodes.stop()
 
 
+def _targets(body: kopf.Body, namespace: str | None, name: str | None) -> ModelTargets | None:
+    if not namespace or not name or body.metadata.get("deletionTimestamp"):
+        return None  # being deleted: its cleanup takes its labels away
+    return model_targets(namespace, name, body.spec, body.status)
+
+
+@kopf.index(*RESOURCE)
+def startup_taint_models(
+    body: kopf.Body, namespace: str | None, name: str | None, **_: Any
+) -> dict[tuple[str, str], ModelTargets]:
+    targets = _targets(body, namespace, name)
+    return {(targets.namespace, targets.name): targets} if targets else {}
+
+
 @kopf.on.event("", "v1", "nodes")
 async def startup_taint_node(
-    body: kopf.Body, name: str, type: str | None, memo: kopf.Memo, **_: Any
+    body: kopf.Body,
+    name: str,
+    type: str | None,
+    memo: kopf.Memo,
+    **kwargs: Any,
 ) -> None:
     nodes = services_of(memo).tainted_nodes
     if nodes is not None:
-        nodes.node_seen(name, None if type == "DELETED" else body)
+        index: ModelsIndex = kwargs["startup_taint_models"]  # kopf passes indexes by name
+
+        def models() -> list[ModelTargets]:
+            return [targets for store in index.values() for targets in store]
+
+        nodes.node_seen(name, None if type == "DELETED" else body, models)
 
 
 @kopf.on.event(*RESOURCE)
@@ -71,8 +97,6 @@ async def startup_taint_model(
     **_: Any,
 ) -> None:
     nodes = services_of(memo).tainted_nodes
-    if nodes is None or not namespace or not name:
-        return
-    gone = type == "DELETED" or body.metadata.get("deletionTimestamp")
-    targets = None if gone else model_targets(namespace, name, body.spec, body.status)
-    nodes.model_seen((namespace, name), targets)
+    if nodes is not None and namespace and name:
+        targets = None if type == "DELETED" else _targets(body, namespace, name)
+        nodes.model_seen((namespace, name), targets)

@@ -109,8 +109,9 @@ def _created(body: Mapping[str, Any]) -> datetime | None:
 
 
 class TaintedNodes:
-    """The nodes that carry the taint and the ModelDeployments' targets, fed by the
-    node and ModelDeployment watches, and the loop that settles them.
+    """The nodes that carry the taint, fed by the node watch, and the loop that settles
+    them against the ModelDeployments' targets (read from a kopf index: complete before
+    any node event is handled, so no node is judged untargeted by a half-read list).
 
     Events only update this memory; the loop decides. A node's heartbeat (status only)
     wakes nobody: only a change of what the decision reads (labels, taints) or of a
@@ -120,7 +121,8 @@ class TaintedNodes:
     def __init__(self, taint: StartupTaint) -> None:
         self.taint = taint
         self.nodes: dict[str, Mapping[str, Any]] = {}
-        self.models: dict[tuple[str, str], ModelTargets] = {}
+        self._models: Callable[[], Iterable[ModelTargets]] = tuple
+        self._model_prints: dict[tuple[str, str], ModelTargets] = {}
         self._prints: dict[str, Any] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -139,8 +141,14 @@ class TaintedNodes:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def node_seen(self, name: str, body: Mapping[str, Any] | None) -> None:
-        """A node event; None: deleted."""
+    def node_seen(
+        self,
+        name: str,
+        body: Mapping[str, Any] | None,
+        models: Callable[[], Iterable[ModelTargets]],
+    ) -> None:
+        """A node event (None: deleted); `models` reads every ModelDeployment's targets."""
+        self._models = models
         if body is None or not carries(self.taint, body):
             self.nodes.pop(name, None)
             self._prints.pop(name, None)
@@ -152,10 +160,11 @@ class TaintedNodes:
             self._wake.set()
 
     def model_seen(self, key: tuple[str, str], targets: ModelTargets | None) -> None:
-        """A ModelDeployment event; None: deleted, being deleted, or an invalid spec."""
-        before = self.models.pop(key, None)
+        """A ModelDeployment event (None: deleted, being deleted, or an invalid spec):
+        wakes the loop when its targets changed."""
+        before = self._model_prints.pop(key, None)
         if targets is not None:
-            self.models[key] = targets
+            self._model_prints[key] = targets
         if before != targets and self.nodes:
             self._wake.set()
 
@@ -166,10 +175,11 @@ class TaintedNodes:
         while True:
             self._wake.clear()
             waits = [RECHECK_SECONDS]
+            models = list(self._models())
             for name, body in list(self.nodes.items()):
                 try:
                     decision = await settle(
-                        kube, self.taint, body, self.models.values(), post_event(body), logger
+                        kube, self.taint, body, models, post_event(body), logger
                     )
                 except KubernetesError as exc:
                     logger.warning("Startup taint of node %s: %s; retrying", name, exc.message)
