@@ -13,7 +13,7 @@ from modelprefetch.errors import KubernetesError
 from modelprefetch.k8s.client import KubeClient
 from modelprefetch.k8s.resources import Resource
 from modelprefetch.metrics import REGISTRY
-from modelprefetch.reconciler.startup_taint import PostEvent, TaintedNodes, settle, startup_taint
+from modelprefetch.reconciler.startup_taint import TaintedNodes, settle, startup_taint
 from modelprefetch.settings import Settings
 
 LOG = logging.getLogger(__name__)
@@ -32,12 +32,20 @@ MODEL = ModelTargets(
 
 
 class PatchingKube:
-    """Records JSON patches; answers with the queued errors first."""
+    """Records JSON patches and created Events; answers patches with queued errors first."""
 
     def __init__(self, *errors: KubernetesError) -> None:
         self.errors = list(errors)
         self.patches: list[tuple[str, list[dict[str, Any]]]] = []
         self.patched = asyncio.Event()
+        self.posted: list[tuple[str, str, str, str]] = []  # node, type, reason, message
+
+    async def create(self, res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+        assert res.plural == "events" and obj["metadata"]["namespace"] == "ops"
+        assert obj["involvedObject"]["kind"] == "Node"
+        name = obj["involvedObject"]["name"]
+        self.posted.append((name, obj["type"], obj["reason"], obj["message"]))
+        return obj
 
     async def json_patch(self, res: Resource, name: str, ops: Any, **_: Any) -> dict[str, Any]:
         if self.errors:
@@ -45,17 +53,6 @@ class PatchingKube:
         self.patches.append((name, list(ops)))
         self.patched.set()
         return {}
-
-
-class Events:
-    def __init__(self) -> None:
-        self.posted: list[tuple[str, str, str, str]] = []
-
-    def poster(self, body: Any) -> PostEvent:
-        def post(type_: str, reason: str, message: str) -> None:
-            self.posted.append((body["metadata"]["name"], type_, reason, message))
-
-        return post
 
 
 def node_body(
@@ -81,10 +78,10 @@ def removals(reason: str) -> float:
 
 async def test_a_warm_node_loses_only_the_startup_taint() -> None:
     """One test+remove at its index, a Normal Event, the Warm counter."""
-    kube, events, before = PatchingKube(), Events(), removals("Warm")
+    kube, before = PatchingKube(), removals("Warm")
     body = node_body({WARM: "true"})
     decision = await settle(
-        cast(KubeClient, kube), TAINT, body, [MODEL], events.poster(body), LOG, now=CREATED
+        cast(KubeClient, kube), TAINT, body, [MODEL], LOG, events_namespace="ops", now=CREATED
     )
     assert decision is not None and decision.reason == "Warm"
     assert kube.patches == [
@@ -96,21 +93,21 @@ async def test_a_warm_node_loses_only_the_startup_taint() -> None:
             ],
         )
     ]
-    assert [e[:3] for e in events.posted] == [("gpu-1", "Normal", "StartupTaintRemoved")]
+    assert [e[:3] for e in kube.posted] == [("gpu-1", "Normal", "StartupTaintRemoved")]
     assert removals("Warm") == before + 1
 
 
 async def test_the_deadline_removes_it_with_a_warning() -> None:
     """Past the deadline since creation: removed, Warning Event, DeadlineExceeded counter."""
-    kube, events, before = PatchingKube(), Events(), removals("DeadlineExceeded")
+    kube, before = PatchingKube(), removals("DeadlineExceeded")
     body = node_body()
     late = CREATED + timedelta(minutes=31)
     decision = await settle(
-        cast(KubeClient, kube), TAINT, body, [MODEL], events.poster(body), LOG, now=late
+        cast(KubeClient, kube), TAINT, body, [MODEL], LOG, events_namespace="ops", now=late
     )
     assert decision is not None and decision.reason == "DeadlineExceeded"
     assert len(kube.patches) == 1
-    _node, type_, reason, message = events.posted[0]
+    _node, type_, reason, message = kube.posted[0]
     assert (type_, reason) == ("Warning", "StartupTaintDeadlineExceeded")
     assert "ml/llama" in message
     assert removals("DeadlineExceeded") == before + 1
@@ -118,25 +115,25 @@ async def test_the_deadline_removes_it_with_a_warning() -> None:
 
 async def test_a_cold_node_is_not_patched() -> None:
     """Before the deadline nothing is written."""
-    kube, events = PatchingKube(), Events()
+    kube = PatchingKube()
     body = node_body()
     decision = await settle(
-        cast(KubeClient, kube), TAINT, body, [MODEL], events.poster(body), LOG, now=CREATED
+        cast(KubeClient, kube), TAINT, body, [MODEL], LOG, events_namespace="ops", now=CREATED
     )
     assert decision is not None and not decision.remove
-    assert kube.patches == [] and events.posted == []
+    assert kube.patches == [] and kube.posted == []
 
 
 async def test_a_node_changed_meanwhile_is_left_for_its_next_event() -> None:
     """A failed test op (422) counts nothing and posts nothing."""
-    kube, events = PatchingKube(KubernetesError("test failed", status=422)), Events()
+    kube = PatchingKube(KubernetesError("test failed", status=422))
     before = removals("NotTargeted")
     body = node_body()
     decision = await settle(
-        cast(KubeClient, kube), TAINT, body, [], events.poster(body), LOG, now=CREATED
+        cast(KubeClient, kube), TAINT, body, [], LOG, events_namespace="ops", now=CREATED
     )
     assert decision is None
-    assert events.posted == [] and removals("NotTargeted") == before
+    assert kube.posted == [] and removals("NotTargeted") == before
 
 
 def test_the_taint_is_off_by_default() -> None:
@@ -148,9 +145,9 @@ def test_the_taint_is_off_by_default() -> None:
 
 async def test_the_loop_removes_the_taint_once_the_model_is_warm() -> None:
     """Node and model events feed the loop; warming the node wakes it."""
-    kube, events = PatchingKube(), Events()
-    nodes = TaintedNodes(TAINT)
-    nodes.start(cast(KubeClient, kube), events.poster, LOG)
+    kube = PatchingKube()
+    nodes = TaintedNodes(TAINT, events_namespace="ops")
+    nodes.start(cast(KubeClient, kube), LOG)
     try:
         now = datetime.now(UTC)
         nodes.node_seen("gpu-1", node_body(created=now), lambda: [MODEL])
@@ -158,7 +155,7 @@ async def test_the_loop_removes_the_taint_once_the_model_is_warm() -> None:
         assert kube.patches == []  # targeted and cold, deadline far
         nodes.node_seen("gpu-1", node_body({WARM: "true"}, created=now), lambda: [MODEL])
         await asyncio.wait_for(kube.patched.wait(), timeout=5)
-        assert [e[2] for e in events.posted] == ["StartupTaintRemoved"]
+        assert [e[2] for e in kube.posted] == ["StartupTaintRemoved"]
         assert "gpu-1" not in nodes.nodes  # its next event says whether it is still tainted
     finally:
         await nodes.stop()
@@ -166,7 +163,7 @@ async def test_the_loop_removes_the_taint_once_the_model_is_warm() -> None:
 
 def test_untainted_nodes_are_not_kept() -> None:
     """Only nodes with the taint are held in memory."""
-    nodes = TaintedNodes(TAINT)
+    nodes = TaintedNodes(TAINT, events_namespace="ops")
     nodes.node_seen("gpu-1", node_body(taints=[OTHER]), list)
     nodes.node_seen("gpu-2", {**node_body(), "metadata": {"name": "gpu-2"}}, list)
     assert list(nodes.nodes) == ["gpu-2"]

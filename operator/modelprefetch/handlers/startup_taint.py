@@ -9,27 +9,17 @@ or daemon on Nodes: those would put kopf's finalizer on every tainted Node.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 import kopf
 
 from modelprefetch import constants
 from modelprefetch.core.startup_taint import ModelTargets, model_targets
 from modelprefetch.handlers.memo import services_of
-from modelprefetch.reconciler.startup_taint import PostEvent, TaintedNodes, startup_taint
+from modelprefetch.reconciler.startup_taint import TaintedNodes, startup_taint
 
 RESOURCE = (constants.GROUP, constants.VERSION, constants.PLURAL)
 ModelsIndex = kopf.Index[tuple[str, str], ModelTargets]
-
-
-def _poster(body: Mapping[str, Any]) -> PostEvent:
-    def post(type_: str, reason: str, message: str) -> None:
-        kopf.event(
-            kopf.Body(cast(kopf.RawBody, dict(body))), type=type_, reason=reason, message=message
-        )
-
-    return post
 
 
 @kopf.on.startup()
@@ -38,8 +28,8 @@ async def start_startup_taint(memo: kopf.Memo, logger: kopf.Logger, **_: Any) ->
     taint = startup_taint(services.settings)
     if taint is None:
         return
-    services.tainted_nodes = TaintedNodes(taint)
-    services.tainted_nodes.start(services.kube, _poster, logger)
+    services.tainted_nodes = TaintedNodes(taint, events_namespace=services.settings.namespace)
+    services.tainted_nodes.start(services.kube, logger)
     logger.info(
         "Removing startup taint %s:%s when nodes are warm (deadline %s)",
         taint.key,

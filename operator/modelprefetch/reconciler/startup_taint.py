@@ -26,12 +26,11 @@ from modelprefetch.core.startup_taint import (
 )
 from modelprefetch.errors import KubernetesError, KubernetesNotFoundError
 from modelprefetch.k8s.client import KubeClient
-from modelprefetch.k8s.resources import NODES
+from modelprefetch.k8s.resources import EVENTS, NODES
 from modelprefetch.reconciler import objects
 from modelprefetch.settings import Settings
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
-PostEvent = Callable[[str, str, str], None]  # (type, reason, message) on the Node
 EVENT_REASONS = {REASON_DEADLINE: "StartupTaintDeadlineExceeded"}
 EVENT_REASON_REMOVED = "StartupTaintRemoved"
 # A failed `test` op answers 422; a concurrent update of the whole object 409.
@@ -63,9 +62,9 @@ async def settle(
     taint: StartupTaint,
     body: Mapping[str, Any],
     models: Iterable[ModelTargets],
-    post_event: PostEvent,
     logger: Logger,
     *,
+    events_namespace: str,
     now: datetime | None = None,
 ) -> Decision | None:
     """Decide about the Node `body` and remove the taint when due.
@@ -92,12 +91,50 @@ async def settle(
         return None
     metrics.count_startup_taint_removal(decision.reason)
     if decision.reason == REASON_DEADLINE:
-        post_event("Warning", EVENT_REASONS[REASON_DEADLINE], decision.message)
         logger.warning("%s", decision.message)
+        event = ("Warning", EVENT_REASONS[REASON_DEADLINE])
     else:
-        post_event("Normal", EVENT_REASON_REMOVED, decision.message)
         logger.info("%s", decision.message)
+        event = ("Normal", EVENT_REASON_REMOVED)
+    await post_node_event(kube, events_namespace, body, *event, decision.message, logger)
     return decision
+
+
+async def post_node_event(
+    kube: KubeClient,
+    namespace: str,
+    body: Mapping[str, Any],
+    type_: str,
+    reason: str,
+    message: str,
+    logger: Logger,
+) -> None:
+    """A core/v1 Event about the Node (in `namespace`: Nodes have none); a failure to
+    post is logged, never undoes or repeats the removal."""
+    meta = body.get("metadata") or {}
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta.get('name', 'node')}.", "namespace": namespace},
+        "involvedObject": {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "name": meta.get("name", ""),
+            "uid": meta.get("uid", ""),
+        },
+        "type": type_,
+        "reason": reason,
+        "message": message[:1024],
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+        "source": {"component": "modelprefetch"},
+    }
+    try:
+        await kube.create(EVENTS, event)
+    except KubernetesError as exc:
+        logger.warning("Could not post Event %s on node %s: %s", reason, meta.get("name"), exc)
 
 
 def _created(body: Mapping[str, Any]) -> datetime | None:
@@ -118,8 +155,9 @@ class TaintedNodes:
     model's targets does, and otherwise the loop wakes at the earliest deadline.
     """
 
-    def __init__(self, taint: StartupTaint) -> None:
+    def __init__(self, taint: StartupTaint, events_namespace: str) -> None:
         self.taint = taint
+        self.events_namespace = events_namespace
         self.nodes: dict[str, Mapping[str, Any]] = {}
         self._models: Callable[[], Iterable[ModelTargets]] = tuple
         self._model_prints: dict[tuple[str, str], ModelTargets] = {}
@@ -127,18 +165,16 @@ class TaintedNodes:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def start(
-        self, kube: KubeClient, post_event: Callable[[Mapping[str, Any]], PostEvent], logger: Logger
-    ) -> None:
-        """Run the loop in a task (in the caller's context: kopf's event posting works)."""
+    def start(self, kube: KubeClient, logger: Logger) -> None:
+        """Run the loop in a task."""
         if self._task is None:
-            self._task = asyncio.create_task(self.run(kube, post_event, logger))
+            self._task = asyncio.create_task(self.run(kube, logger))
 
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
     def node_seen(
@@ -168,9 +204,7 @@ class TaintedNodes:
         if before != targets and self.nodes:
             self._wake.set()
 
-    async def run(
-        self, kube: KubeClient, post_event: Callable[[Mapping[str, Any]], PostEvent], logger: Logger
-    ) -> None:
+    async def run(self, kube: KubeClient, logger: Logger) -> None:
         """Settle every tainted node, then sleep until woken or the next deadline."""
         while True:
             self._wake.clear()
@@ -179,10 +213,19 @@ class TaintedNodes:
             for name, body in list(self.nodes.items()):
                 try:
                     decision = await settle(
-                        kube, self.taint, body, models, post_event(body), logger
+                        kube,
+                        self.taint,
+                        body,
+                        models,
+                        logger,
+                        events_namespace=self.events_namespace,
                     )
                 except KubernetesError as exc:
                     logger.warning("Startup taint of node %s: %s; retrying", name, exc.message)
+                    waits.append(ERROR_RETRY_SECONDS)
+                    continue
+                except Exception:  # a dead loop would silently keep every taint
+                    logger.exception("Startup taint of node %s failed; retrying", name)
                     waits.append(ERROR_RETRY_SECONDS)
                     continue
                 if decision is None or decision.remove:
