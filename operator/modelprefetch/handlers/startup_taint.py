@@ -16,7 +16,11 @@ import kopf
 from modelprefetch import constants
 from modelprefetch.core.startup_taint import ModelTargets, model_targets
 from modelprefetch.handlers.memo import services_of
-from modelprefetch.reconciler.startup_taint import TaintedNodes, startup_taint
+from modelprefetch.reconciler.startup_taint import (
+    NODE_EVENTS_NAMESPACE,
+    TaintedNodes,
+    startup_taint,
+)
 
 RESOURCE = (constants.GROUP, constants.VERSION, constants.PLURAL)
 ModelsIndex = kopf.Index[tuple[str, str], ModelTargets]
@@ -28,7 +32,7 @@ async def start_startup_taint(memo: kopf.Memo, logger: kopf.Logger, **_: Any) ->
     taint = startup_taint(services.settings)
     if taint is None:
         return
-    services.tainted_nodes = TaintedNodes(taint, events_namespace=services.settings.namespace)
+    services.tainted_nodes = TaintedNodes(taint, events_namespace=NODE_EVENTS_NAMESPACE)
     services.tainted_nodes.start(services.kube, logger)
     logger.info(
         "Removing startup taint %s:%s when nodes are warm (deadline %s)",

@@ -33,6 +33,9 @@ from modelprefetch.settings import Settings
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 EVENT_REASONS = {REASON_DEADLINE: "StartupTaintDeadlineExceeded"}
 EVENT_REASON_REMOVED = "StartupTaintRemoved"
+# Events about a Node (cluster-scoped) must live in `default`: the API server refuses
+# any other namespace for an involvedObject without one; the kubelet posts there too.
+NODE_EVENTS_NAMESPACE = "default"
 # A failed `test` op answers 422; a concurrent update of the whole object 409.
 _CHANGED_MEANWHILE = (409, 422)
 RECHECK_SECONDS = 60.0  # also looks again this often (a model's targets may have changed)
@@ -109,8 +112,8 @@ async def post_node_event(
     message: str,
     logger: Logger,
 ) -> None:
-    """A core/v1 Event about the Node (in `namespace`: Nodes have none); a failure to
-    post is logged, never undoes or repeats the removal."""
+    """A core/v1 Event about the Node (in NODE_EVENTS_NAMESPACE outside tests); a
+    failure to post is logged, never undoes or repeats the removal."""
     meta = body.get("metadata") or {}
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     event = {
