@@ -30,9 +30,12 @@ from modelprefetch.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def _register_handlers() -> None:
+def _register_handlers(settings: Settings) -> None:
     # Importing the modules registers their kopf handlers.
     from modelprefetch.handlers import modeldeployment, observe  # noqa: F401
+
+    if settings.startup_taint_enabled:
+        from modelprefetch.handlers import startup_taint  # noqa: F401
 
 
 def _kopf_login(config: ClusterConfig) -> None:
@@ -109,7 +112,7 @@ async def run_operator(settings: Settings) -> int:
             if settings.leader_election and not await _first(elector.acquire(), stop.wait()):
                 return 0  # asked to stop while standing by
             metrics.set_leader(True)
-            _register_handlers()
+            _register_handlers(settings)
             _kopf_login(config)
             operator = asyncio.create_task(
                 kopf.operator(clusterwide=True, stop_flag=stop, memo=memo_for(services))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelprefetch.logs import LogFormat
@@ -84,3 +86,59 @@ class Settings(BaseSettings):
     log_format: LogFormat = Field(
         "text", description="`text` lines, or `json`: one object per line with namespace/name."
     )
+    # Startup taint (docs/startup-taint.md): opt-in; the chart's startupTaint values.
+    startup_taint_enabled: bool = Field(
+        False,
+        description=(
+            "Remove `startup_taint_key` from nodes once every ModelDeployment targeting "
+            "them is Ready there (or at the deadline); holder pods tolerate it."
+        ),
+    )
+    startup_taint_key: str = Field(
+        "modelprefetch.io/warming",
+        min_length=1,
+        max_length=316,
+        description="Key of the taint nodes register with (Karpenter startupTaints, kubelet).",
+    )
+    startup_taint_effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(
+        "NoSchedule", description="Effect of that taint; only a taint with it is removed."
+    )
+    startup_taint_deadline: timedelta = Field(
+        timedelta(minutes=30),
+        description=(
+            "Since the node's creation: after this the taint is removed even if models are "
+            "not warm (Warning Event, metric), so a broken registry never keeps capacity "
+            "out of service. A Go-style duration (30m, 1h30m, 45s) or seconds."
+        ),
+    )
+
+    @field_validator("startup_taint_deadline", mode="before")
+    @classmethod
+    def _go_duration(cls, value: object) -> object:
+        return parse_go_duration(value) if isinstance(value, str) else value
+
+    @field_validator("startup_taint_deadline")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("the startup taint deadline must be longer than 0s")
+        return value
+
+
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def parse_go_duration(value: str) -> timedelta:
+    """ "1h30m", "45s" or bare seconds ("45") -> timedelta; a clear error otherwise.
+
+    The chart writes durations the way the CRD spells them; settings sit below `api` in
+    the layers, so this small parser cannot reuse `api.types.parse_duration`.
+    """
+    text = value.strip()
+    if text.isdigit():
+        return timedelta(seconds=int(text))
+    match = _DURATION.fullmatch(text)
+    if not match or not any(match.groups()):
+        raise ValueError(f"{value!r} is not a duration like 45s, 30m or 1h30m")
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)

@@ -167,8 +167,9 @@ def _pod_spec(
         "containers": [_holder_container(spec, settings)],
         "volumes": _volumes(reference),
     }
-    if spec.nodes.tolerations:
-        pod["tolerations"] = [_without_empty(t.to_dict()) for t in spec.nodes.tolerations]
+    tolerations = [*spec.nodes.tolerations, *settings.holder_tolerations]
+    if tolerations:
+        pod["tolerations"] = [_without_empty(t.to_dict()) for t in tolerations]
     if spec.prefetch.priority_class_name:
         pod["priorityClassName"] = spec.prefetch.priority_class_name
     if spec.model.pull_secrets:

@@ -87,7 +87,7 @@ def plan(world: World) -> Plan:
     holders = _holders_by_node(world.holder_pods)
     targets = group_by_mount(
         world.resolved,
-        matching_nodes(spec.nodes, world.nodes),
+        matching_nodes(spec.nodes, world.nodes, world.settings.holder_tolerations),
         allow_derivation=spec.model.allow_derivation,
         needs_subpath=spec.mount.sub_path is not None,
     )

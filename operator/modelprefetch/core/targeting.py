@@ -11,7 +11,7 @@ Runtime grouping asks `modelprefetch.oci.mount.decide_mount` once per distinct
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from modelprefetch.api.scheduling import (
@@ -76,19 +76,29 @@ class Targets:
         return sum(len(group.nodes) for group in self.groups) + len(self.awaiting_derivation)
 
 
-def matching_nodes(targeting: NodeTargeting, nodes: Iterable[NodeInfo]) -> list[NodeInfo]:
-    """Nodes the prefetch pods may run on, sorted by name."""
+def matching_nodes(
+    targeting: NodeTargeting, nodes: Iterable[NodeInfo], also_tolerated: Sequence[Toleration] = ()
+) -> list[NodeInfo]:
+    """Nodes the prefetch pods may run on, sorted by name.
+
+    `also_tolerated`: tolerations the builders add to every holder pod besides the
+    spec's (the startup taint's, core/startup_taint.py).
+    """
     return sorted(
-        (node for node in nodes if node_matches(targeting, node)), key=lambda node: node.name
+        (node for node in nodes if node_matches(targeting, node, also_tolerated)),
+        key=lambda node: node.name,
     )
 
 
-def node_matches(targeting: NodeTargeting, node: NodeInfo) -> bool:
+def node_matches(
+    targeting: NodeTargeting, node: NodeInfo, also_tolerated: Sequence[Toleration] = ()
+) -> bool:
     """nodeSelector, required affinity and taints all allow this node."""
+    tolerations = [*targeting.tolerations, *also_tolerated]
     return (
         _selector_matches(targeting.node_selector, node.labels)
         and _affinity_matches(targeting, node)
-        and all(_tolerated(taint, targeting.tolerations) for taint in node.taints)
+        and all(_tolerated(taint, tolerations) for taint in node.taints)
     )
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from modelprefetch.api.scheduling import Toleration
 from modelprefetch.api.v1alpha1 import ModelDeploymentSpec
 from modelprefetch.core.pulls import PodPulls
 from modelprefetch.oci.artifact import ResolvedArtifact
@@ -127,6 +128,9 @@ class PlannerSettings:
     retry_backoff: timedelta = timedelta(minutes=2)  # first retry after a node failed
     retry_backoff_max: timedelta = timedelta(hours=1)
     poll_interval: timedelta = timedelta(seconds=15)  # requeue while nodes are pulling
+    # Added to every holder pod, and counted by targeting: the startup taint's
+    # toleration when that is enabled (core/startup_taint.py).
+    holder_tolerations: tuple[Toleration, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

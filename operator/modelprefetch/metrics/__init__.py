@@ -27,6 +27,8 @@ stay in one place.
       modelprefetch_leader                            gauge      1 on the replica that reconciles
                                                              (followers drop per-model series)
       modelprefetch_build_info{version}               gauge      always 1
+    per node pool (startup taint, docs/startup-taint.md)
+      modelprefetch_startup_taint_removals_total{reason}  counter  taints removed, by reason
 
     registry.py   the registry and the /metrics endpoint
     models.py     per-ModelDeployment and per-node series
@@ -36,6 +38,7 @@ stay in one place.
 from modelprefetch.metrics.models import (
     NODE_PHASES,
     NODE_STATES,
+    count_startup_taint_removal,
     forget_all_models,
     forget_model,
     forget_node,
@@ -76,6 +79,7 @@ __all__ = [
     "WEBHOOK_MUTATE_PODS",
     "WEBHOOK_REQUESTS",
     "WEBHOOK_VALIDATE_MODELDEPLOYMENTS",
+    "count_startup_taint_removal",
     "forget_all_models",
     "forget_model",
     "forget_node",

@@ -114,6 +114,15 @@ PULL_BYTES: Final = Histogram(
 )
 
 
+STARTUP_TAINT_REMOVALS: Final = Counter(
+    "modelprefetch_startup_taint_removals",
+    "Startup taints removed from nodes, by reason: Warm (every targeting model Ready"
+    " there), NotTargeted (no model targets the node), DeadlineExceeded (removed anyway).",
+    ("reason",),
+    registry=REGISTRY,
+)
+
+
 def record_model_state(
     namespace: str,
     name: str,
@@ -267,3 +276,8 @@ def _children(metric: Gauge | Counter | Histogram) -> list[tuple[str, ...]]:
     # prometheus_client keeps children in `_metrics`; there is no public listing.
     with metric._lock:
         return [tuple(labels) for labels in metric._metrics]
+
+
+def count_startup_taint_removal(reason: str) -> None:
+    """One startup taint removed from a node (reasons: core.startup_taint.REMOVAL_REASONS)."""
+    STARTUP_TAINT_REMOVALS.labels(reason).inc()

@@ -23,6 +23,7 @@ from modelprefetch.core.world import (
 )
 from modelprefetch.reconciler import resolver
 from modelprefetch.reconciler.services import Services
+from modelprefetch.reconciler.startup_taint import startup_taint
 from modelprefetch.reconciler.views import Surroundings
 from modelprefetch.settings import Settings
 
@@ -31,9 +32,11 @@ MAX_SPEC_ERROR = 1000  # characters of field errors in the Ready condition
 
 def planner_settings(settings: Settings) -> PlannerSettings:
     """The operator settings the planner and the builders read."""
+    taint = startup_taint(settings)
     return PlannerSettings(
         holder_image=settings.holder_image,
         holder_image_pull_policy=settings.holder_image_pull_policy,
+        holder_tolerations=(taint.toleration(),) if taint else (),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from modelprefetch.k8s.client import KubeClient
+from modelprefetch.reconciler.startup_taint import TaintedNodes
 from modelprefetch.reconciler.views import ClusterViews
 from modelprefetch.reconciler.wakeups import Wakeups
 from modelprefetch.settings import Settings
@@ -24,6 +25,8 @@ class Services:
     kube: KubeClient
     wakeups: Wakeups = field(default_factory=Wakeups)
     views: ClusterViews = field(init=False)
+    # Set by handlers/startup_taint.py at start when the startup taint is enabled.
+    tainted_nodes: TaintedNodes | None = None
 
     def __post_init__(self) -> None:
         self.views = ClusterViews(self.wakeups)
