@@ -126,6 +126,17 @@ class UnmountableNode(StatusModel):
     """Why, and what would help."""
 
 
+class StorageWaitingNode(StatusModel):
+    """A node not admitted to a wave because of its image filesystem."""
+
+    name: str
+    """Node name."""
+    reason: str
+    """InsufficientStorage (with the numbers), DiskPressure or StorageUnknown."""
+    message: str = ""
+    """The capacity, free bytes, the model's cost and the limit it would cross."""
+
+
 class ModelDeploymentStatus(StatusModel):
     """Observed state of a ModelDeployment."""
 
@@ -149,3 +160,8 @@ class ModelDeploymentStatus(StatusModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     """Resolved, Mountable, Prefetched and Ready."""
+    storage_waiting_nodes: list[StorageWaitingNode] = Field(
+        default_factory=list, max_length=MAX_LISTED_NODES
+    )
+    """Nodes waiting for space on their image filesystem (at most 20); re-checked at every
+    pass and admitted when the model fits."""

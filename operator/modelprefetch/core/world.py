@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from modelprefetch.api.v1alpha1 import ModelDeploymentSpec
+from modelprefetch.core.capacity import NodeStorage, StoragePolicy
 from modelprefetch.oci.artifact import ResolvedArtifact
 
 
@@ -63,6 +64,9 @@ class NodeInfo:
     runtime_version: str = ""  # status.nodeInfo.containerRuntimeVersion
     ready: bool = True  # Ready condition is True
     unschedulable: bool = False  # spec.unschedulable (cordoned)
+    disk_pressure: bool = False  # DiskPressure condition is True
+    internal_ip: str = ""  # status.addresses[type=InternalIP]: where the kubelet listens
+    kubelet_port: int = 0  # status.daemonEndpoints.kubeletEndpoint.Port
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +136,10 @@ class World:
     nodes: tuple[NodeInfo, ...] = ()
     holder_pods: tuple[HolderPod, ...] = ()
     daemonsets: tuple[ExistingDaemonSet, ...] = ()
+    # Image filesystem of the candidate nodes, by name (core.capacity); None: capacity
+    # checks are off. A candidate missing from the mapping is not admitted.
+    storage: Mapping[str, NodeStorage] | None = None
+    storage_policy: StoragePolicy = field(default_factory=StoragePolicy)
 
     @property
     def previous(self) -> Mapping[str, Any]:
