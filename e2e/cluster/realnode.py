@@ -74,6 +74,7 @@ class RealNode(NodeDisk):
     # kubelet deletes pod cgroups under its root that it does not know.
     suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     state_file: Path | None = None  # the cluster-up state.json of an attached node
+    image_fs_bytes: int = 0  # >0: containerd's root on a filesystem this small (mount_image_fs)
 
     @property
     def netns(self) -> str:
@@ -106,6 +107,8 @@ class RealNode(NodeDisk):
         images.push(images.pause_image(), self.pause_reference)
         self.index = self.network.add_node()
         self.network.relay_registries(registry_ports(self.registry_hosts))
+        if self.image_fs_bytes:
+            self.mount_image_fs(self.image_fs_bytes)
         self._write_containerd_config()
         self.start_containerd()
         self._write_kubelet_files()

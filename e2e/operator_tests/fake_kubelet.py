@@ -9,15 +9,18 @@ cluster CA with IP SAN 127.0.0.1, as kubelet certificates from the CSR API are.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from e2e.cluster.controlplane import LocalCluster, fake_node_manifest
 from e2e.cluster.procs import wait_until
+from e2e.operator_process import OperatorProcess
 
 
 @dataclass
@@ -177,3 +180,22 @@ def set_disk_pressure(cluster: LocalCluster, name: str, pressure: bool) -> None:
         "-p",
         json.dumps(patch),
     )
+
+
+@contextlib.contextmanager
+def capacity_enforced(operator: OperatorProcess, ttl_seconds: float = 1.0) -> Iterator[None]:
+    """The session operator restarted with the capacity check on (restored after)."""
+    saved = dict(operator.extra_env)
+    operator.stop()
+    operator.extra_env = {
+        **saved,
+        "MODELPREFETCH_CAPACITY_CHECK": "enforce",
+        "MODELPREFETCH_KUBELET_STATS_TTL_SECONDS": str(ttl_seconds),
+    }
+    operator.start()
+    try:
+        yield
+    finally:
+        operator.stop()
+        operator.extra_env = saved
+        operator.start()

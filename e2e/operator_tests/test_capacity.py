@@ -22,6 +22,7 @@ from e2e.operator_process import OperatorProcess
 from e2e.operator_tests.fake_kubelet import (
     FakeKubelet,
     add_node_with_kubelet,
+    capacity_enforced,
     set_disk_pressure,
 )
 from e2e.operator_tests.helpers import (
@@ -42,20 +43,8 @@ PREFETCH = "prefetch.modelprefetch.io/"
 
 @pytest.fixture(scope="module")
 def enforcing(operator: OperatorProcess) -> Iterator[OperatorProcess]:
-    saved = dict(operator.extra_env)
-    operator.stop()
-    operator.extra_env = {
-        **saved,
-        "MODELPREFETCH_CAPACITY_CHECK": "enforce",
-        "MODELPREFETCH_KUBELET_STATS_TTL_SECONDS": "1",
-    }
-    operator.start()
-    try:
+    with capacity_enforced(operator):
         yield operator
-    finally:
-        operator.stop()
-        operator.extra_env = saved
-        operator.start()
 
 
 @pytest.fixture
