@@ -105,13 +105,16 @@ class KubeletStatsClient:
             headers["Authorization"] = authorization
         try:
             async with self._session.get(url, headers=headers, allow_redirects=False) as reply:
-                body = await reply.content.read(MAX_SUMMARY_BYTES + 1)
                 if reply.status != 200:
-                    text = body[:200].decode(errors="replace").strip()
+                    text = (await reply.content.read(200)).decode(errors="replace").strip()
                     raise KubeletStatsError(f"kubelet {url} answered {reply.status}: {text}")
-                if len(body) > MAX_SUMMARY_BYTES:
-                    raise KubeletStatsError(f"kubelet {url}: Summary over {MAX_SUMMARY_BYTES} B")
-                summary = _json(body)
+                body = bytearray()
+                async for chunk in reply.content.iter_chunked(64 * 1024):
+                    body += chunk
+                    if len(body) > MAX_SUMMARY_BYTES:
+                        message = f"kubelet {url}: Summary over {MAX_SUMMARY_BYTES} bytes"
+                        raise KubeletStatsError(message)
+                summary = _json(bytes(body))
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise KubeletStatsError(f"kubelet {url}: {type(exc).__name__}: {exc}") from exc
         return image_fs_from_summary(summary)
