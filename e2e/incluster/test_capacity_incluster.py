@@ -1,12 +1,16 @@
-"""Capacity before pulling on a real node (containerd 2.2 + kubelet 1.35) whose image
+"""Capacity before pulling on a real node (containerd 2.2.9 + kubelet 1.35) whose image
 filesystem is small: containerd's root on a loop-mounted ext4 of IMAGE_FS_BYTES.
 
-The operator runs with the capacity check on and the chart's RBAC (nodes/stats), reading
-the kubelet's Summary API on the kubelet port (authentication webhook, authorization
-Webhook). The test measures the storage factor per layer kind as the filesystem's own
-growth (statvfs of the mount, what the kubelet reports): the derived OCI image
-(uncompressed tar layers) and a raw ModelPack pulled as an image volume. Then a model
-that fits is pulled and one that does not is refused with the numbers, and nothing is
+In the in-cluster suite: the operator runs as the chart installs it (capacity check on
+by default, RBAC `nodes/stats` only) in pods on the real nodes, and reads each kubelet's
+Summary API on the kubelet port of the node's address (the host has no route to the
+nodes, the pods have: this is the production path). The kubelets run with
+authentication webhook and authorization mode Webhook (e2e/cluster/nodeconfig.py).
+
+The test measures the storage factor per layer kind as the filesystem's own growth
+(statvfs of the mount, what the kubelet reports): the derived OCI image (uncompressed
+tar layers, pulled by the holder) and a raw ModelPack pulled as an image volume. A model
+that fits is pulled; one that does not is refused with the numbers, and nothing is
 evicted or garbage-collected. The figures go to stdout and to capacity-realnode.json in
 the session's log folder.
 """
@@ -17,17 +21,18 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from e2e.cluster import images
 from e2e.cluster.nodes import RealNodes
+from e2e.cluster.project_image import REPOSITORY, ProjectImage
 from e2e.cluster.realnode import LABEL_KEY, TOLERATION, ImageGC, RealNode
+from e2e.cluster.registries import Registries
+from e2e.incluster.helm import Helm
 from e2e.models import push_model
-from e2e.operator_process import OperatorProcess
-from e2e.operator_tests.fake_kubelet import capacity_enforced
 from e2e.operator_tests.helpers import apply, get_md, wait_for, wait_ready
 from e2e.realnode.helpers import RealNodeEnv, make_big_model, mount_pod, wait_terminated
 
@@ -38,26 +43,33 @@ PREFETCH = "prefetch.modelprefetch.io/"
 # The kubelet's own default image GC on this node: a pull over 85% would delete images.
 KUBELET_DEFAULT_GC = ImageGC(high_percent=85, low_percent=80, minimum_age="2m")
 
-pytestmark = pytest.mark.realnode
+pytestmark = [pytest.mark.realnode, pytest.mark.timeout(1200)]
 
 
 @pytest.fixture(scope="module")
-def small_node(real_nodes: RealNodes, real_node: RealNodeEnv) -> Iterator[RealNodeEnv]:
-    """A second real node with a 1 GiB image filesystem, labelled for this module only."""
+def small_node(
+    incluster_nodes: RealNodes,
+    installed: Helm,
+    pod_registry: str,
+    registries: Registries,
+    project_image: ProjectImage,
+) -> Iterator[RealNodeEnv]:
+    """A third real node with a 1 GiB image filesystem, labelled for this module only."""
     label = f"cap-{uuid.uuid4().hex[:6]}"
-    node = real_nodes.add(
-        f"rn-{label}", label_value=label, image_fs_bytes=IMAGE_FS_BYTES, image_gc=KUBELET_DEFAULT_GC
+    node = incluster_nodes.add(
+        f"incluster-{label}",
+        label_value=label,
+        image_fs_bytes=IMAGE_FS_BYTES,
+        image_gc=KUBELET_DEFAULT_GC,
     )
     try:
-        yield replace(real_node, node=node)
+        node._write_hosts([pod_registry])  # as the pod_registry fixture does for the others
+        busybox = f"{registries.crane.host}/e2e/busybox:latest"
+        images.push(images.busybox_image(), busybox)
+        holder = f"{registries.crane.host}/{REPOSITORY}@{project_image.digest}"
+        yield RealNodeEnv(incluster_nodes.cluster, registries, node, busybox, holder, 0.0)
     finally:
-        real_nodes.remove(node)
-
-
-@pytest.fixture(scope="module")
-def enforcing(operator: OperatorProcess) -> Iterator[OperatorProcess]:
-    with capacity_enforced(operator):
-        yield operator
+        incluster_nodes.remove(node)
 
 
 @pytest.fixture
@@ -133,7 +145,7 @@ def _evicted(env: RealNodeEnv) -> list[str]:
 
 def test_fits_is_pulled_too_big_is_refused_nothing_evicted(
     small_node: RealNodeEnv,
-    enforcing: OperatorProcess,
+    pod_registry: str,
     cap_namespace: str,
     tmp_path: Path,
     e2e_logdir: Path,
@@ -141,6 +153,8 @@ def test_fits_is_pulled_too_big_is_refused_nothing_evicted(
     """Storage factors measured; the model that fits is Ready; the one that does not is
     refused with InsufficientStorage and the numbers; no image or pod is lost."""
     env, namespace, host = small_node, cap_namespace, small_node.registries.crane.host
+    # The operator pods resolve models at the same registry through the LAN relay.
+    pod_host = pod_registry
     figures: dict[str, Any] = {"imageFsBytes": IMAGE_FS_BYTES}
     _warm_up(env, namespace)
     images_before = env.node.image_refs()
@@ -149,7 +163,7 @@ def test_fits_is_pulled_too_big_is_refused_nothing_evicted(
     fit_ref = f"{host}/models/cap-fit-{namespace}:v1"
     push_model(make_big_model(tmp_path / "fit", FIT_MODEL_BYTES), fit_ref)
     used0 = _settled_used(env)
-    apply(env.cluster, _md("fit", namespace, fit_ref, env.node))
+    apply(env.cluster, _md("fit", namespace, fit_ref.replace(host, pod_host), env.node))
     md = wait_ready(env.cluster, namespace, "fit", "1/1", timeout=300)
     size = int(md["status"]["resolved"]["sizeBytes"])
     used1 = _settled_used(env)
@@ -177,7 +191,7 @@ def test_fits_is_pulled_too_big_is_refused_nothing_evicted(
     figures["beforeTooBig"] = {**fs, "roomBelowLimit": room, "modelBytes": big}
     big_ref = f"{host}/models/cap-big-{namespace}:v1"
     push_model(make_big_model(tmp_path / "big", big), big_ref)
-    apply(env.cluster, _md("toobig", namespace, big_ref, env.node))
+    apply(env.cluster, _md("toobig", namespace, big_ref.replace(host, pod_host), env.node))
 
     def refused() -> dict[str, Any] | None:
         status = get_md(env.cluster, namespace, "toobig").get("status") or {}
