@@ -73,7 +73,7 @@ def test_summary_image_fs_preferred_over_node_fs() -> None:
         }
     }
     stats = image_fs_from_summary(summary)
-    assert (stats.capacity_bytes, stats.available_bytes, stats.used_bytes) == (10, 4, 6)
+    assert (stats.capacity_bytes, stats.available_bytes) == (10, 4)
     only_fs = image_fs_from_summary({"node": {"fs": {"capacityBytes": 9, "availableBytes": 1}}})
     assert only_fs.capacity_bytes == 9
 
