@@ -76,6 +76,15 @@ def small_node(
 def cap_namespace(small_node: RealNodeEnv) -> Iterator[str]:
     name = f"rn-cap-{uuid.uuid4().hex[:6]}"
     small_node.cluster.kubectl("create", "namespace", name)
+    wait_for(  # pods are refused until the namespace's default ServiceAccount exists
+        "default ServiceAccount",
+        lambda: (
+            small_node.cluster.kubectl(
+                "get", "serviceaccount", "default", "-n", name, check=False
+            ).returncode
+            == 0
+        ),
+    )
     try:
         yield name
     finally:
