@@ -39,12 +39,13 @@ DEFAULT_EVICTION_IMAGEFS_AVAILABLE_PERCENT = 15
 DEFAULT_HEADROOM_PERCENT = 5
 
 # Bytes on the image filesystem per byte of layer download, by runtime and by the media
-# type of the layers the node pulls. Measured with containerd 2.2.9 on the real test node
-# (e2e/realnode/test_storage_factor.py, 2026-11-30, 3 x 24 MiB random-weight layers;
-# bytes = growth of the filesystem holding containerd's root, content store + snapshots):
-#   uncompressed tar layers (our derived image, OCI images): 2.00x - blob AND snapshot
-#   raw ModelPack layers: 1.00x - kept as blobs only, never unpacked (and mount empty,
-#   which is why the operator mounts the derived image there instead)
+# type of the layers the node pulls. containerd 2.2.9 is measured on a real node by
+# e2e/incluster/test_capacity_incluster.py (growth of the loop-mounted filesystem that
+# holds containerd's root - content store + snapshots - per model byte; the test fails
+# if the node disagrees with this table):
+#   uncompressed tar layers (our derived image, OCI images): 2x - blob AND snapshot
+#   raw ModelPack layers: 1x - kept as blobs only, never unpacked (they mount empty,
+#   which is why the operator mounts the derived image on containerd)
 # gzip/zstd layers: the blob is the compressed size and the snapshot the uncompressed
 # one; model weights barely compress, so 2x is the honest budget (not measured).
 # CRI-O keeps an artifact's layers once in its artifact store (not measured here).
