@@ -55,9 +55,9 @@ def small_node(
     project_image: ProjectImage,
 ) -> Iterator[RealNodeEnv]:
     """A third real node with a 1 GiB image filesystem, labelled for this module only."""
-    label = f"cap-{uuid.uuid4().hex[:6]}"
+    label = f"cap-{uuid.uuid4().hex[:4]}"
     node = incluster_nodes.add(
-        f"incluster-{label}",
+        label,  # short: containerd's socket path under the node's workdir must stay < 104
         label_value=label,
         image_fs_bytes=IMAGE_FS_BYTES,
         image_gc=KUBELET_DEFAULT_GC,
