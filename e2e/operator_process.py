@@ -79,6 +79,10 @@ class OperatorProcess:
             "MODELPREFETCH_WEBHOOK_URL": self.webhook_url,
             "MODELPREFETCH_RESYNC_SECONDS": "20",
             "MODELPREFETCH_LOG_LEVEL": "INFO",
+            # kwok nodes have no kubelet to read image filesystems from (and their
+            # addresses must never be dialled): e2e/operator_tests/test_capacity.py and the
+            # real-node capacity test turn the check on.
+            "MODELPREFETCH_CAPACITY_CHECK": "off",
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
         }

@@ -56,11 +56,13 @@ cfg = {"apiVersion": "v1", "kind": "Config", "clusters": admin["clusters"],
        "current-context": "sa"}
 open(sys.argv[3], "w").write(yaml.safe_dump(cfg))
 PYEOF
+# kwok nodes have no kubelet to read image filesystems from: the capacity check is off.
 MODELPREFETCH_KUBECONFIG=$DEMO/operator.kubeconfig MODELPREFETCH_NAMESPACE=modelprefetch-system \
 MODELPREFETCH_INSECURE_REGISTRIES="[\"$REG\"]" MODELPREFETCH_BIND_ADDRESS=127.0.0.1 \
 MODELPREFETCH_HEALTH_PORT=$HEALTH_PORT MODELPREFETCH_METRICS_PORT=$METRICS_PORT \
 MODELPREFETCH_WEBHOOK_PORT=$WEBHOOK_PORT MODELPREFETCH_WEBHOOK_URL=https://127.0.0.1:$WEBHOOK_PORT \
 MODELPREFETCH_HOLDER_IMAGE="$REG/modelprefetch:0.1.0" \
+MODELPREFETCH_CAPACITY_CHECK=off \
   nohup "$PY" -m modelprefetch run > "$DEMO/operator.log" 2>&1 &
 echo $! > "$DEMO/operator.pid"
 for _ in $(seq 60); do curl -fs http://127.0.0.1:$HEALTH_PORT/readyz >/dev/null 2>&1 && break; sleep 0.5; done

@@ -134,12 +134,18 @@ def kubelet_config(
         "healthzPort": KUBELET_HEALTHZ_PORT,
         "tlsCertFile": str(serving[0]),
         "tlsPrivateKeyFile": str(serving[1]),
+        # As kubeadm and managed clusters configure it: bearer tokens are checked with a
+        # TokenReview and every request with a SubjectAccessReview, so the operator reads
+        # /stats/summary with its own token and only the `nodes/stats` permission.
         "authentication": {
             "anonymous": {"enabled": False},
-            "webhook": {"enabled": False},
+            "webhook": {"enabled": True, "cacheTTL": "2m0s"},
             "x509": {"clientCAFile": str(client_ca)},
         },
-        "authorization": {"mode": "AlwaysAllow"},
+        "authorization": {
+            "mode": "Webhook",
+            "webhook": {"cacheAuthorizedTTL": "5m0s", "cacheUnauthorizedTTL": "30s"},
+        },
         "podLogsDir": str(pod_logs),
         "registerNode": True,
         "registerWithTaints": [{"key": taint_key, "value": "true", "effect": "NoSchedule"}],

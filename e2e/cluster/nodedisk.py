@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -50,6 +51,27 @@ class NodeDisk:
         """Image names containerd's CRI store holds (tags and digests)."""
         out = self.ctr("images", "ls", "-q").stdout
         return {line.strip() for line in out.splitlines() if line.strip()}
+
+    @property
+    def containerd_root(self) -> Path:
+        return self.workdir / "containerd" / "root"
+
+    def mount_image_fs(self, size: int) -> None:
+        """containerd's root (its image filesystem) on an ext4 filesystem of `size` bytes
+        of its own, a loop-mounted file in `workdir` (no reserved blocks, so capacity and
+        available read plainly). `stop` unmounts it (umount -l), which frees the loop
+        device; `wipe` removes the file."""
+        image, root = self.workdir / "imagefs.ext4", self.containerd_root
+        root.mkdir(parents=True, exist_ok=True)
+        with image.open("wb") as out:
+            out.truncate(size)
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], check=True, timeout=60)
+        subprocess.run(["mount", "-o", "loop", str(image), str(root)], check=True, timeout=60)
+
+    def image_fs_used(self) -> int:
+        """Bytes used on the filesystem holding containerd's root (what the kubelet sees)."""
+        stat = os.statvfs(self.containerd_root)
+        return (stat.f_blocks - stat.f_bavail) * stat.f_frsize
 
     def content_bytes(self) -> int:
         """Bytes in containerd's content store (what pulls downloaded)."""

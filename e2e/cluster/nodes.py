@@ -15,7 +15,7 @@ from typing import Any
 from e2e.cluster import images, procs, project_image
 from e2e.cluster.controlplane import LocalCluster
 from e2e.cluster.netns import PodNetwork
-from e2e.cluster.realnode import RealNode
+from e2e.cluster.realnode import ImageGC, RealNode
 
 
 @dataclass
@@ -51,9 +51,18 @@ class RealNodes:
         network.create()
         return cls(cluster, network, registry_hosts, pause_registry, workdir, logdir)
 
-    def add(self, name: str, *, label_value: str = "true", runtime: str | None = None) -> RealNode:
+    def add(
+        self,
+        name: str,
+        *,
+        label_value: str = "true",
+        runtime: str | None = None,
+        image_fs_bytes: int = 0,
+        image_gc: ImageGC | None = None,
+    ) -> RealNode:
         """One more node, joined and Ready, with kube-proxy programming Services;
-        `runtime` ("containerd-vX.Y.Z") overrides the session's (realnode.RealNode.runtime)."""
+        `runtime` ("containerd-vX.Y.Z") overrides the session's (realnode.RealNode.runtime);
+        `image_fs_bytes`: containerd's root on a filesystem that small (RealNode)."""
         if any(n.name == name for n in self.nodes):
             raise ValueError(f"real node {name} already exists")
         node = RealNode(
@@ -65,6 +74,8 @@ class RealNodes:
             logdir=self.logdir / name,
             name=name,
             label_value=label_value,
+            image_fs_bytes=image_fs_bytes,
+            **({"image_gc": image_gc} if image_gc is not None else {}),
         )
         if runtime is not None:
             node.runtime = runtime

@@ -82,6 +82,7 @@ class RealNode(NodeDisk):
     state_file: Path | None = None  # the cluster-up state.json of an attached node
     # "" = build.sh's default containerd; "containerd-vX.Y.Z" = `build.sh --runtime` build.
     runtime: str = field(default_factory=default_node_runtime)
+    image_fs_bytes: int = 0  # >0: containerd's root on a filesystem this small (mount_image_fs)
 
     @property
     def netns(self) -> str:
@@ -116,6 +117,8 @@ class RealNode(NodeDisk):
         images.push(images.pause_image(), self.pause_reference)
         self.index = self.network.add_node()
         self.network.relay_registries(registry_ports(self.registry_hosts))
+        if self.image_fs_bytes:
+            self.mount_image_fs(self.image_fs_bytes)
         self._write_containerd_config()
         self.start_containerd()
         self._write_kubelet_files()

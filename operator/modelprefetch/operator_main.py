@@ -24,6 +24,7 @@ from modelprefetch.k8s.client import KubeClient
 from modelprefetch.k8s.config import ClusterConfig, load_config
 from modelprefetch.k8s.leader import LeaderElector
 from modelprefetch.probes import Health, serve_http
+from modelprefetch.reconciler.capacity import open_capacity
 from modelprefetch.reconciler.services import Services
 from modelprefetch.settings import Settings
 
@@ -89,8 +90,8 @@ async def run_operator(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with KubeClient(config) as kube:
-        services = Services(settings=settings, kube=kube)
+    async with KubeClient(config) as kube, open_capacity(settings, config) as capacity:
+        services = Services(settings=settings, kube=kube, capacity=capacity)
         background: list[asyncio.Task[Any]] = []
         if settings.webhook_enabled:
             from modelprefetch.webhook_service.runner import start_webhook

@@ -86,6 +86,43 @@ class Settings(BaseSettings):
     log_format: LogFormat = Field(
         "text", description="`text` lines, or `json`: one object per line with namespace/name."
     )
+    capacity_check: Literal["enforce", "off"] = Field(
+        "enforce",
+        description=(
+            "`enforce`: a node joins a wave only when the kubelet's Summary API shows the "
+            "model fits on its image filesystem; `off`: no check (nodes without a reachable "
+            "kubelet, e.g. simulated ones)."
+        ),
+    )
+    image_gc_high_threshold_percent: int = Field(
+        85, ge=1, le=100, description="Default kubelet imageGCHighThresholdPercent."
+    )
+    eviction_imagefs_available_percent: int = Field(
+        15, ge=0, le=99, description="Default kubelet evictionHard imagefs.available, in %."
+    )
+    storage_headroom_percent: int = Field(
+        5, ge=0, le=100, description="Share of the image filesystem kept free below both."
+    )
+    kubelet_ca_file: str | None = Field(
+        None,
+        description=(
+            "CA bundle that signed the kubelets' serving certificates; default the cluster "
+            "CA of the operator's own credentials."
+        ),
+    )
+    kubelet_insecure_skip_tls_verify: bool = Field(
+        False,
+        description=(
+            "Do not verify kubelet serving certificates (self-signed kubelet certs). The "
+            "operator's token then goes to whoever answers on the node's address."
+        ),
+    )
+    kubelet_timeout_seconds: float = Field(
+        5.0, gt=0, description="Total time for one kubelet /stats/summary request."
+    )
+    kubelet_stats_ttl_seconds: float = Field(
+        15.0, ge=0, description="How long a node's image filesystem stats are reused."
+    )
     # Startup taint (docs/startup-taint.md): opt-in; the chart's startupTaint values.
     startup_taint_enabled: bool = Field(
         False,

@@ -179,6 +179,17 @@ class ProgressStatus(StatusModel):
     """Failed nodes (at most 10)."""
 
 
+class StorageWaitingNode(StatusModel):
+    """A node not admitted to a wave because of its image filesystem."""
+
+    name: str
+    """Node name."""
+    reason: str
+    """InsufficientStorage (with the numbers), DiskPressure or StorageUnknown."""
+    message: str = ""
+    """The capacity, free bytes, the model's cost and the limit it would cross."""
+
+
 class ModelDeploymentStatus(StatusModel):
     """Observed state of a ModelDeployment."""
 
@@ -204,3 +215,8 @@ class ModelDeploymentStatus(StatusModel):
     """Resolved, Mountable, Prefetched and Ready."""
     progress: ProgressStatus | None = None
     """Per-phase node counts, an ETA and the slowest and failing nodes."""
+    storage_waiting_nodes: list[StorageWaitingNode] = Field(
+        default_factory=list, max_length=MAX_LISTED_NODES
+    )
+    """Nodes waiting for space on their image filesystem (at most 20); re-checked at every
+    pass and admitted when the model fits."""

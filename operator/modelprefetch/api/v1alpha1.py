@@ -142,6 +142,25 @@ class NodeTargeting(ApiModel):
     not tolerate are not targeted."""
 
 
+Percent = Annotated[int, Field(ge=0, le=100)]
+
+
+class StorageThresholds(ApiModel):
+    """Image filesystem limits a pull must keep a node below (unset: the operator's defaults,
+    which are the kubelet's documented defaults). Set them to what your kubelets use."""
+
+    image_gc_high_threshold_percent: Percent | None = Field(
+        default=None, alias="imageGCHighThresholdPercent"
+    )
+    """The kubelet's imageGCHighThresholdPercent (kubelet default 85): above it the kubelet
+    deletes unused images, such as other models."""
+    eviction_imagefs_available_percent: Percent | None = None
+    """The kubelet's evictionHard imagefs.available, in percent (kubelet default 15): below
+    that much free space the node gets DiskPressure and evicts pods."""
+    headroom_percent: Percent | None = None
+    """Share of the image filesystem kept free below both thresholds (operator default 5)."""
+
+
 class PrefetchPolicy(ApiModel):
     """How fast and with which resources nodes pull the model."""
 
@@ -160,6 +179,9 @@ class PrefetchPolicy(ApiModel):
     resources: ResourceRequirements | None = None
     """Resources of the prefetch holder container; default requests cpu 5m, memory 32Mi
     and limits memory 128Mi."""
+    storage: StorageThresholds | None = None
+    """Image filesystem thresholds for admitting a node to a wave: a node is pulled to only
+    if the model (as the node's runtime stores it) fits below them."""
 
     @field_validator("timeout")
     @classmethod

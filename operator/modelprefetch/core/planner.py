@@ -16,6 +16,7 @@ from typing import Any
 
 from modelprefetch.api.status import ModelDeploymentStatus
 from modelprefetch.api.v1alpha1 import ModelDeploymentSpec
+from modelprefetch.core.admission import admit_within_storage, storage_events, with_storage_waits
 from modelprefetch.core.builders import build_holder_daemonset, holder_daemonset_name
 from modelprefetch.core.labels import (
     prefetch_label_key,
@@ -36,7 +37,6 @@ from modelprefetch.core.targeting import Targets, group_by_mount, matching_nodes
 from modelprefetch.core.waves import (
     NodeProgress,
     NodeState,
-    admit,
     classify,
     failure_records,
     parse_time,
@@ -107,7 +107,8 @@ def plan(world: World) -> Plan:
         for node in group.nodes
     ]
     wave = wave_size(spec.prefetch.max_concurrent_nodes, targets.desired)
-    admitted = admit(progress, wave - sum(p.state is NodeState.PULLING for p in progress))
+    slots = wave - sum(p.state is NodeState.PULLING for p in progress)
+    admitted, storage_waits = admit_within_storage(world, world.resolved, targets, progress, slots)
     retirements = _retirements(world, holders, targets, progress)
     holder_sets = {
         prefetch_label_key(world.namespace, world.name, g.digest): holder_daemonset_name(
@@ -142,13 +143,21 @@ def plan(world: World) -> Plan:
             extra_pending=len(targets.awaiting_derivation),
         ),
     )
+    status = with_storage_waits(status, storage_waits)
+    requeue = _requeue_after(world, spec, status, progress, admitted, retirements)
+    if storage_waits:  # re-check the disks at the poll interval: space may appear
+        poll = world.settings.poll_interval.total_seconds()
+        requeue = poll if requeue is None else min(requeue, poll)
     return Plan(
         status=status,
         daemonsets=tuple(_daemonsets(world, spec, targets, world.resolved)),
         delete_daemonsets=tuple(sorted(r.daemonset.name for r in retirements if r.done)),
         node_labels=label_changes(world, targets, progress, admitted, retirements),
-        events=tuple(events_for(world, spec.model.reference, status, retirements)),
-        requeue_after=_requeue_after(world, spec, status, progress, admitted, retirements),
+        events=tuple(
+            events_for(world, spec.model.reference, status, retirements)
+            + storage_events(world, storage_waits)
+        ),
+        requeue_after=requeue,
         publish_derived_image=bool(targets.awaiting_derivation),
         node_states=_node_states(progress),
         prefetched=_prefetched(progress, world.now),

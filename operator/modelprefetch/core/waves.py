@@ -16,7 +16,7 @@ at any point computes the same waves.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -147,12 +147,29 @@ def wave_size(max_concurrent: int | str, desired: int) -> int:
     return max(1, scale_int_or_percent(max_concurrent, desired))
 
 
-def admit(progress: Sequence[NodeProgress], slots: int) -> list[NodeProgress]:
-    """The WAITING nodes that join the wave now: Ready, schedulable, first by name."""
+def admit(
+    progress: Sequence[NodeProgress],
+    slots: int,
+    fits: Callable[[NodeProgress], bool] | None = None,
+) -> list[NodeProgress]:
+    """The WAITING nodes that join the wave now: Ready, schedulable, first by name.
+
+    With `fits` (the storage check, core.admission), a candidate it refuses is skipped
+    and the next one by name takes the slot; candidates after the last slot is filled
+    are not asked.
+    """
     candidates = [
         p
         for p in progress
         if p.state is NodeState.WAITING and p.node.ready and not p.node.unschedulable
     ]
     candidates.sort(key=lambda p: p.node.name)
-    return candidates[: max(slots, 0)]
+    if fits is None:
+        return candidates[: max(slots, 0)]
+    chosen: list[NodeProgress] = []
+    for candidate in candidates:
+        if len(chosen) >= slots:
+            break
+        if fits(candidate):
+            chosen.append(candidate)
+    return chosen

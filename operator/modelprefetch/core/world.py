@@ -34,6 +34,7 @@ from typing import Any
 
 from modelprefetch.api.scheduling import Toleration
 from modelprefetch.api.v1alpha1 import ModelDeploymentSpec
+from modelprefetch.core.capacity import NodeStorage, StoragePolicy
 from modelprefetch.core.pulls import PodPulls
 from modelprefetch.oci.artifact import ResolvedArtifact
 
@@ -79,6 +80,9 @@ class NodeInfo:
     runtime_version: str = ""  # status.nodeInfo.containerRuntimeVersion
     ready: bool = True  # Ready condition is True
     unschedulable: bool = False  # spec.unschedulable (cordoned)
+    disk_pressure: bool = False  # DiskPressure condition is True
+    internal_ip: str = ""  # status.addresses[type=InternalIP]: where the kubelet listens
+    kubelet_port: int = 0  # status.daemonEndpoints.kubeletEndpoint.Port
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +160,10 @@ class World:
     daemonsets: tuple[ExistingDaemonSet, ...] = ()
     # Holder pod name -> its kubelet Pulling/Pulled Events (read only while nodes pull).
     pull_events: Mapping[str, PodPulls] = field(default_factory=dict)
+    # Image filesystem of the candidate nodes, by name (core.capacity); None: capacity
+    # checks are off. A candidate missing from the mapping is not admitted.
+    storage: Mapping[str, NodeStorage] | None = None
+    storage_policy: StoragePolicy = field(default_factory=StoragePolicy)
 
     @property
     def previous(self) -> Mapping[str, Any]:

@@ -16,12 +16,13 @@ from pydantic import ValidationError
 
 from modelprefetch.api.v1alpha1 import ModelDeploymentSpec, parse_spec
 from modelprefetch.api.validation import describe
-from modelprefetch.core.world import (
-    PlannerSettings,
-    Problem,
-    World,
-)
+from modelprefetch.core.capacity import NodeStorage, StoragePolicy
+from modelprefetch.core.labels import prefetch_label_key
+from modelprefetch.core.targeting import group_by_mount, matching_nodes
+from modelprefetch.core.world import NodeInfo, PlannerSettings, Problem, World
+from modelprefetch.oci.artifact import ResolvedArtifact
 from modelprefetch.reconciler import resolver
+from modelprefetch.reconciler.capacity import Capacity, candidates, record_costs, storage_for
 from modelprefetch.reconciler.services import Services
 from modelprefetch.reconciler.startup_taint import startup_taint
 from modelprefetch.reconciler.views import Surroundings
@@ -77,6 +78,11 @@ async def gather(
             max_backoff=services.settings.registry_retry_max_seconds,
             require_verification=services.settings.require_verification,
         )
+    storage = None
+    if services.capacity is not None and spec is not None and resolution.artifact is not None:
+        storage = await gather_storage(
+            services.capacity, namespace, name, spec, resolution.artifact, surroundings.nodes
+        )
     return World(
         namespace=namespace,
         name=name,
@@ -95,4 +101,44 @@ async def gather(
         nodes=surroundings.nodes,
         holder_pods=surroundings.holder_pods,
         daemonsets=surroundings.daemonsets,
+        storage=storage,
+        storage_policy=storage_policy(services, spec),
+    )
+
+
+async def gather_storage(
+    capacity: Capacity,
+    namespace: str,
+    name: str,
+    spec: ModelDeploymentSpec,
+    artifact: ResolvedArtifact,
+    nodes: tuple[NodeInfo, ...],
+) -> dict[str, NodeStorage]:
+    """Image filesystems of the nodes that may join a wave (see reconciler.capacity)."""
+    targets = group_by_mount(
+        artifact,
+        matching_nodes(spec.nodes, nodes),
+        allow_derivation=spec.model.allow_derivation,
+        needs_subpath=spec.mount.sub_path is not None,
+    )
+    keys = {g.digest: prefetch_label_key(namespace, name, g.digest) for g in targets.groups}
+    record_costs(capacity.ledger, artifact, targets, keys)
+    return await storage_for(capacity, candidates(targets, keys), frozenset(keys.values()))
+
+
+def storage_policy(services: Services, spec: ModelDeploymentSpec | None) -> StoragePolicy:
+    """The spec's storage thresholds over the operator's defaults."""
+    settings = services.settings
+    given = spec.prefetch.storage if spec is not None else None
+    gc_high = given.image_gc_high_threshold_percent if given else None
+    eviction = given.eviction_imagefs_available_percent if given else None
+    headroom = given.headroom_percent if given else None
+    return StoragePolicy(
+        image_gc_high_percent=settings.image_gc_high_threshold_percent
+        if gc_high is None
+        else gc_high,
+        eviction_imagefs_available_percent=settings.eviction_imagefs_available_percent
+        if eviction is None
+        else eviction,
+        headroom_percent=settings.storage_headroom_percent if headroom is None else headroom,
     )

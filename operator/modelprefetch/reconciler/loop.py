@@ -18,6 +18,7 @@ from modelprefetch.core.planner import plan
 from modelprefetch.errors import ModelPrefetchError
 from modelprefetch.reconciler import apply, resolver
 from modelprefetch.reconciler.apply import EmitEvent, Logger
+from modelprefetch.reconciler.capacity import reserve_admitted
 from modelprefetch.reconciler.gather import gather
 from modelprefetch.reconciler.progress import Progress, record_progress_metrics, with_pull_events
 from modelprefetch.reconciler.services import Services
@@ -47,6 +48,8 @@ async def reconcile_once(
     if written is not None:
         written.observe(d.name for d in world.daemonsets)
     decided = plan(world)
+    if services.capacity is not None:  # no await since gather read the ledger
+        reserve_admitted(services.capacity.ledger, world.nodes, decided.node_labels)
     kube, namespace, name = services.kube, world.namespace, world.name
     concurrency = services.settings.node_patch_concurrency
     counts = decided.status.nodes
@@ -120,6 +123,8 @@ async def cleanup(
     concurrency = services.settings.node_patch_concurrency
     await apply.apply_changes(services.kube, namespace, decided, logger, concurrency)
     metrics.forget_model(namespace, name)
+    if services.capacity is not None:
+        services.capacity.ledger.forget(decided.label_keys)
     logger.info(
         "Cleaned up: %d DaemonSets, %d label keys",
         len(decided.delete_daemonsets),

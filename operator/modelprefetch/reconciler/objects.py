@@ -36,7 +36,23 @@ def node_info(node: Mapping[str, Any]) -> NodeInfo:
         runtime_version=(status.get("nodeInfo") or {}).get("containerRuntimeVersion", ""),
         ready=conditions.get("Ready") == "True",
         unschedulable=bool(spec.get("unschedulable", False)),
+        disk_pressure=conditions.get("DiskPressure") == "True",
+        internal_ip=next(
+            (
+                a.get("address", "")
+                for a in status.get("addresses") or []
+                if a.get("type") == "InternalIP"
+            ),
+            "",
+        ),
+        kubelet_port=_kubelet_port(status),
     )
+
+
+def _kubelet_port(status: Mapping[str, Any]) -> int:
+    endpoint = (status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}
+    port = endpoint.get("Port")
+    return port if isinstance(port, int) else 0
 
 
 def owner_key(obj: Mapping[str, Any]) -> tuple[str, str] | None:
