@@ -79,10 +79,11 @@ crds: venv
 
 deploy: crds
 
-# The product end to end on this machine: cluster, helm install, pack, ModelDeployment
-# Ready, a labelled Deployment getting the model.
+# The product end to end on this machine: image built, cluster with 2 real nodes, helm
+# install (operator in the cluster), pack, ModelDeployment Ready, pods reading the model.
+# FAKE=1: the fast mode (kwok fake nodes, the operator as a local process).
 demo: venv system-deps binaries
-	bash hack/demo.sh
+	FAKE=$(FAKE) bash hack/demo.sh
 
 demo-down: venv
 	-@[ -f .tmp/demo/operator.pid ] && kill $$(cat .tmp/demo/operator.pid) 2>/dev/null; rm -f .tmp/demo/operator.pid
