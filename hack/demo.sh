@@ -23,7 +23,7 @@ BIN=$(bash e2e/cluster/build.sh --print-dir)
 PY=$ROOT/.venv/bin/python
 INCLUSTER=("$PY" hack/demo_incluster.py)
 export PATH="$BIN:$PATH" PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+step() { printf '\n\033[1m==> [%ss] %s\033[0m\n' "$(( $(date +%s) - started ))" "$*"; }
 state() { "$PY" -c "import json,sys;print(json.load(open('$CLUSTER/state.json'))$1)"; }
 started=$(date +%s)
 if [[ $(id -u) != 0 ]]; then
@@ -80,7 +80,7 @@ step "A labelled pod on each node reads the model (the webhook mounts it)"
 "${INCLUSTER[@]}" readers "$DEMO/model"
 kubectl get pods -o wide
 
-step "Done in $(( $(date +%s) - started ))s"
+step "Done; the cluster stays up until make demo-down"
 cat <<EOM
 export KUBECONFIG=$KUBECONFIG
 kubectl get modeldeployments,pods -o wide       # or: kubectl explain modeldeployment.spec

@@ -19,7 +19,7 @@ METRICS_PORT=${DEMO_METRICS_PORT:-8080}
 BIN=$(bash e2e/cluster/build.sh --print-dir)
 PY=$ROOT/.venv/bin/python
 export PATH="$BIN:$PATH"
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+step() { printf '\n\033[1m==> [%ss] %s\033[0m\n' "$(( $(date +%s) - started ))" "$*"; }
 started=$(date +%s)
 
 mkdir -p "$DEMO"
@@ -96,7 +96,7 @@ POD=pod/$(kubectl get pods -l app=llama-server -o jsonpath='{.items[0].metadata.
   || { echo "demo: the workload pod did not get the model volume" >&2; exit 1; }
 kubectl get "$POD" -o jsonpath='{"volume: "}{.spec.volumes[?(@.image)]}{"\n"}{"mounts: "}{.spec.containers[0].volumeMounts}{"\n"}{"env: "}{.spec.containers[0].env}{"\n"}{"imagePullSecrets: "}{.spec.imagePullSecrets}{"\n"}{"affinity: "}{.spec.affinity.nodeAffinity}{"\n"}'
 
-step "Done in $(( $(date +%s) - started ))s"
+step "Done; the cluster stays up until make demo-down"
 cat <<EOM
 export KUBECONFIG=$KUBECONFIG
 kubectl get modeldeployments          # or: kubectl explain modeldeployment.spec
