@@ -8,7 +8,7 @@ DEBIAN_PACKAGES := docker-registry runc containernetworking-plugins busybox-stat
 .PHONY: help venv system-deps binaries image lint unit e2e test bench cluster-up cluster-down cluster-status crds deploy demo demo-down clean
 
 help:
-	@echo "make demo          the product end to end on a local cluster"
+	@echo "make demo          the product end to end: 2 real nodes, helm install (FAKE=1: kwok, fast)"
 	@echo "make test          lint + unit + e2e tests (builds what it needs)"
 	@echo "make image IMAGE=<registry>/<repo>:<tag>  build the Dockerfile (no Docker), push it"
 	@echo "make cluster-up    local control plane + kwok fake nodes + OCI registries"
