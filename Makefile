@@ -8,7 +8,7 @@ DEBIAN_PACKAGES := docker-registry runc containernetworking-plugins busybox-stat
 .PHONY: help venv system-deps binaries image lint unit e2e test bench cluster-up cluster-down cluster-status crds deploy demo demo-down clean matrix
 
 help:
-	@echo "make demo          the product end to end on a local cluster"
+	@echo "make demo          the product end to end: 2 real nodes, helm install (FAKE=1: kwok, fast)"
 	@echo "make test          lint + unit + e2e tests (builds what it needs)"
 	@echo "make image IMAGE=<registry>/<repo>:<tag>  build the Dockerfile (no Docker), push it"
 	@echo "make cluster-up    local control plane + kwok fake nodes + OCI registries"
@@ -80,10 +80,11 @@ crds: venv
 
 deploy: crds
 
-# The product end to end on this machine: cluster, helm install, pack, ModelDeployment
-# Ready, a labelled Deployment getting the model.
+# The product end to end on this machine: image built, cluster with 2 real nodes, helm
+# install (operator in the cluster), pack, ModelDeployment Ready, pods reading the model.
+# FAKE=1: the fast mode (kwok fake nodes, the operator as a local process).
 demo: venv system-deps binaries
-	bash hack/demo.sh
+	FAKE=$(FAKE) bash hack/demo.sh
 
 demo-down: venv
 	-@[ -f .tmp/demo/operator.pid ] && kill $$(cat .tmp/demo/operator.pid) 2>/dev/null; rm -f .tmp/demo/operator.pid

@@ -1,108 +1,91 @@
 #!/usr/bin/env bash
-# `make demo`: the product's main job, end to end, on this machine.
+# `make demo`: what a user does, end to end, on this machine (needs root: real nodes).
 #
-# 1. a local cluster (real kube-apiserver v1.35, kwok fake GPU nodes) and OCI registries
-# 2. `helm install` of the chart (CRD, RBAC, webhooks, dashboards)
-# 3. the operator, running under the chart's ServiceAccount token (kwok nodes cannot run
-#    containers, so the operator runs here as a process instead of as the chart's pod)
-# 4. `modelprefetch pack` of a small model into a password-protected registry
-# 5. `kubectl apply` of a ModelDeployment -> prefetched on every GPU node, in waves
-# 6. a labelled Deployment whose pods get the model mounted by the webhook
+# 1. a local cluster: real kube-apiserver v1.35, 2 real nodes (containerd 2.2 + kubelet
+#    1.35 + kube-proxy, each in its own network namespace), local OCI registries
+# 2. `make image`: the project's Dockerfile built (no Docker engine) and pushed
+# 3. `helm install` as the README says: the operator in the cluster, 2 replicas, one on
+#    each node, webhooks through the Service with the self-managed certificate
+# 4. `modelprefetch pack` of a small model, pushed to the registry
+# 5. the sample ModelDeployment -> Ready 2/2 (a holder pod of the built image per node)
+# 6. a labelled pod on each node gets the model mounted by the webhook and reads every file
+#
+# `make demo FAKE=1` (hack/demo_fake.sh) is the fast mode: kwok fake nodes, the operator
+# as a local process. The cluster stays up (.tmp/cluster/kubeconfig) until `make demo-down`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [[ -n "${FAKE:-}" && "${FAKE}" != 0 ]]; then exec bash hack/demo_fake.sh; fi
 ROOT=$PWD
 DEMO=${MODELPREFETCH_DEMO_DIR:-$ROOT/.tmp/demo}
 export MODELPREFETCH_CLUSTER_DIR=${MODELPREFETCH_CLUSTER_DIR:-$ROOT/.tmp/cluster}
 CLUSTER=$MODELPREFETCH_CLUSTER_DIR
-HEALTH_PORT=${DEMO_HEALTH_PORT:-8081}
-METRICS_PORT=${DEMO_METRICS_PORT:-8080}
 BIN=$(bash e2e/cluster/build.sh --print-dir)
 PY=$ROOT/.venv/bin/python
-export PATH="$BIN:$PATH"
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+INCLUSTER=("$PY" hack/demo_incluster.py)
+export PATH="$BIN:$PATH" PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+step() { printf '\n\033[1m==> [%ss] %s\033[0m\n' "$(( $(date +%s) - started ))" "$*"; }
+state() { "$PY" -c "import json,sys;print(json.load(open('$CLUSTER/state.json'))$1)"; }
 started=$(date +%s)
+if [[ $(id -u) != 0 ]]; then
+  echo "make demo starts real nodes (network namespaces, containerd): run it as root," \
+    "or use the fake-node mode: make demo FAKE=1" >&2
+  exit 2
+fi
 
 mkdir -p "$DEMO"
 if [[ -f "$DEMO/operator.pid" ]]; then kill "$(cat "$DEMO/operator.pid")" 2>/dev/null || true; fi
 
-step "Local cluster: control plane, 3 fake GPU nodes, registries"
+step "Local cluster: control plane, 2 real nodes (each in its own network namespace), registries"
 "$PY" -m e2e.cluster down >/dev/null 2>&1 || true
-"$PY" -m e2e.cluster up --nodes 3
+"$PY" -m e2e.cluster up --nodes 0 --real-nodes 2
 export KUBECONFIG=$CLUSTER/kubeconfig
-REG=$("$PY" -c "import json;print(json.load(open('$CLUSTER/state.json'))['registries']['distribution-auth']['host'])")
-USER=$("$PY" -c "import json;print(json.load(open('$CLUSTER/state.json'))['registries']['distribution-auth']['username'])")
-PASS=$("$PY" -c "import json;print(json.load(open('$CLUSTER/state.json'))['registries']['distribution-auth']['password'])")
-for node in kwok-node-0 kwok-node-1 kwok-node-2; do
-  kubectl label node "$node" nvidia.com/gpu.present=true --overwrite >/dev/null
-  kubectl taint node "$node" nvidia.com/gpu=present:NoSchedule --overwrite >/dev/null
-done
-kubectl get nodes -o custom-columns=NAME:.metadata.name,RUNTIME:.status.nodeInfo.containerRuntimeVersion,GPU:.metadata.labels.nvidia\\.com/gpu\\.present
+REG=$(state "['registries']['crane']['host']")
+kubectl get nodes -o wide
 
-step "helm install modelprefetch"
-WEBHOOK_PORT=$("$PY" -c "from e2e.cluster.tools import free_port; print(free_port())")
-helm install modelprefetch charts/modelprefetch --namespace modelprefetch-system --create-namespace \
-  --set replicaCount=0 --set podDisruptionBudget.enabled=false \
-  --set "webhook.url=https://127.0.0.1:$WEBHOOK_PORT" --set "insecureRegistries={$REG}" \
-  --set "rbac.secretNamespaces={default}" --wait  # the sample's pull secret lives in default
+APP_VERSION=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' charts/modelprefetch/Chart.yaml)
+step "make image IMAGE=$REG/modelprefetch:$APP_VERSION"
+IMAGE_REF=$(bash hack/image.sh "$REG/modelprefetch:$APP_VERSION" 2> >(tail -n 5 >&2))
+echo "$IMAGE_REF"
 
-step "The operator, as the chart's ServiceAccount"
-TOKEN=$(kubectl create token modelprefetch -n modelprefetch-system --duration=24h)
-"$PY" - "$TOKEN" "$CLUSTER/kubeconfig" "$DEMO/operator.kubeconfig" <<'PYEOF'
-import sys, yaml
-admin = yaml.safe_load(open(sys.argv[2]))
-cfg = {"apiVersion": "v1", "kind": "Config", "clusters": admin["clusters"],
-       "users": [{"name": "sa", "user": {"token": sys.argv[1]}}],
-       "contexts": [{"name": "sa", "context": {"cluster": admin["clusters"][0]["name"], "user": "sa"}}],
-       "current-context": "sa"}
-open(sys.argv[3], "w").write(yaml.safe_dump(cfg))
-PYEOF
-# kwok nodes have no kubelet to read image filesystems from: the capacity check is off.
-MODELPREFETCH_KUBECONFIG=$DEMO/operator.kubeconfig MODELPREFETCH_NAMESPACE=modelprefetch-system \
-MODELPREFETCH_INSECURE_REGISTRIES="[\"$REG\"]" MODELPREFETCH_BIND_ADDRESS=127.0.0.1 \
-MODELPREFETCH_HEALTH_PORT=$HEALTH_PORT MODELPREFETCH_METRICS_PORT=$METRICS_PORT \
-MODELPREFETCH_WEBHOOK_PORT=$WEBHOOK_PORT MODELPREFETCH_WEBHOOK_URL=https://127.0.0.1:$WEBHOOK_PORT \
-MODELPREFETCH_HOLDER_IMAGE="$REG/modelprefetch:0.1.0" \
-MODELPREFETCH_CAPACITY_CHECK=off \
-  nohup "$PY" -m modelprefetch run > "$DEMO/operator.log" 2>&1 &
-echo $! > "$DEMO/operator.pid"
-for _ in $(seq 60); do curl -fs http://127.0.0.1:$HEALTH_PORT/readyz >/dev/null 2>&1 && break; sleep 0.5; done
-echo "operator pid $(cat "$DEMO/operator.pid"), log $DEMO/operator.log"
+step "helm install modelprefetch (the operator in the cluster, 2 replicas)"
+"${INCLUSTER[@]}" install "$IMAGE_REF"
+kubectl get pods -n modelprefetch-system -o wide
+kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations
 
 step "modelprefetch pack: a Hugging Face-style snapshot -> ModelPack in $REG"
 rm -rf "$DEMO/model" && "$PY" hack/demo_model.py "$DEMO/model"
-printf '%s' "$PASS" | "$PY" -m modelprefetch pack "$DEMO/model" "$REG/models/llama-3-8b-instruct:v1" \
-  --plain-http --username "$USER" --password-stdin --no-progress
-printf '%s' "$PASS" | "$PY" -m modelprefetch inspect "$REG/models/llama-3-8b-instruct:v1" \
-  --plain-http --username "$USER" --password-stdin
+"$PY" -m modelprefetch pack "$DEMO/model" "$REG/models/llama-3-8b-instruct:v1" \
+  --plain-http --no-progress
+"$PY" -m modelprefetch inspect "$REG/models/llama-3-8b-instruct:v1" --plain-http
 
-step "kubectl apply -f deploy/samples/modeldeployment.yaml"
-kubectl create secret docker-registry registry-credentials --docker-server="$REG" \
-  --docker-username="$USER" --docker-password="$PASS" --dry-run=client -o yaml | kubectl apply -f -
-sed "s#registry.example.com/models/llama-3-8b-instruct:v1#$REG/models/llama-3-8b-instruct:v1#" \
-  deploy/samples/modeldeployment.yaml | kubectl apply -f -
-for _ in $(seq 120); do
-  [[ "$(kubectl get modeldeployments --no-headers)" =~ \ 3/3\ +Ready ]] && break; sleep 1
-  kubectl get modeldeployments --no-headers
+# Pods reach the registry on the node LAN (10.77.0.1:PORT), not on the host's 127.0.0.1.
+POD_REG=10.77.0.1:${REG##*:}
+step "kubectl apply: deploy/samples/modeldeployment.yaml with model.reference=$POD_REG/..."
+"${INCLUSTER[@]}" modeldeployment "$POD_REG/models/llama-3-8b-instruct:v1" > "$DEMO/modeldeployment.yaml"
+kubectl apply -f "$DEMO/modeldeployment.yaml"
+for _ in $(seq 300); do
+  [[ "$(kubectl get modeldeployments --no-headers)" =~ \ 2/2\ +Ready ]] && break; sleep 2
 done
 kubectl get modeldeployments
 # Match on captured output: `kubectl | grep -q` under pipefail dies of SIGPIPE (141).
-[[ "$(kubectl get modeldeployments --no-headers)" =~ \ 3/3\ +Ready ]] \
-  || { echo "demo: the ModelDeployment did not reach Ready 3/3; see $DEMO/operator.log" >&2; exit 1; }
+[[ "$(kubectl get modeldeployments --no-headers)" =~ \ 2/2\ +Ready ]] || {
+  echo "demo: the ModelDeployment did not reach Ready 2/2" >&2
+  kubectl describe modeldeployment llama-3-8b >&2
+  kubectl logs -n modelprefetch-system -l app.kubernetes.io/name=modelprefetch --tail=30 >&2
+  exit 1
+}
 kubectl get daemonsets,pods -o wide
 
-step "A labelled Deployment gets the model (examples/workload.yaml)"
-kubectl apply -f examples/workload.yaml
-kubectl rollout status deployment/llama-server --timeout=60s >/dev/null 2>&1 || true
-POD=pod/$(kubectl get pods -l app=llama-server -o jsonpath='{.items[0].metadata.name}')
-[[ "$POD" != "pod/" && "$(kubectl get "$POD" -o jsonpath='{.spec.volumes[*].image.reference}')" == *@sha256:* ]] \
-  || { echo "demo: the workload pod did not get the model volume" >&2; exit 1; }
-kubectl get "$POD" -o jsonpath='{"volume: "}{.spec.volumes[?(@.image)]}{"\n"}{"mounts: "}{.spec.containers[0].volumeMounts}{"\n"}{"env: "}{.spec.containers[0].env}{"\n"}{"imagePullSecrets: "}{.spec.imagePullSecrets}{"\n"}{"affinity: "}{.spec.affinity.nodeAffinity}{"\n"}'
+step "A labelled pod on each node reads the model (the webhook mounts it)"
+"${INCLUSTER[@]}" readers "$DEMO/model"
+kubectl get pods -o wide
 
-step "Done in $(( $(date +%s) - started ))s"
+step "Done; the cluster stays up until make demo-down"
 cat <<EOM
 export KUBECONFIG=$KUBECONFIG
-kubectl get modeldeployments          # or: kubectl explain modeldeployment.spec
+kubectl get modeldeployments,pods -o wide       # or: kubectl explain modeldeployment.spec
 kubectl describe modeldeployment llama-3-8b
-curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep ^modelprefetch_
-make demo-down                        # stop the operator and the cluster
+kubectl logs -n modelprefetch-system -l app.kubernetes.io/name=modelprefetch --prefix
+kubectl logs reader-realnode-1                   # the model's files and their sha256
+make demo-down                                   # remove the cluster, nodes, namespaces, mounts
 EOM
