@@ -204,6 +204,14 @@ def failover(
     new_log = cluster.kubectl(
         "logs", "--timestamps", "-n", NAMESPACE, new_identity.rsplit("_", 1)[0]
     ).stdout
+    if mode == "delete":
+        old_log = follower.text()  # the pod is gone: what was streamed is all there is
+    else:  # the killed process is the container's previous one
+        follower.proc.kill()
+        follower.text()
+        old_log = cluster.kubectl(
+            "logs", "--previous", "--timestamps", "-n", NAMESPACE, old_pod
+        ).stdout
     return Round(
         mode,
         old_pod,
@@ -212,7 +220,7 @@ def failover(
         handed_over,
         reconciled,
         killed_at,
-        follower.text(),
+        old_log,
         new_log,
         lease,
     )
