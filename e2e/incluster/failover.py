@@ -186,8 +186,15 @@ def failover(
             timeout=LEASE_DURATION + 30,
             interval=0.1,
         )
-        body = model_deployment(probe, probe_namespace, reference, "none")
-        cluster.kubectl("apply", "-f", "-", input=json.dumps(body))
+        body = json.dumps(model_deployment(probe, probe_namespace, reference, "none"))
+        # A SIGKILLed replica stays behind the webhook Service until its readiness probe
+        # fails, and the API server does not retry another endpoint: retry the create.
+        wait_for(
+            "the probe ModelDeployment admitted",
+            lambda: cluster.kubectl("apply", "-f", "-", input=body, check=False).returncode == 0,
+            timeout=60,
+            interval=0.5,
+        )
         wait_for(
             "the new leader's status on the probe ModelDeployment",
             lambda: _has_status(cluster, probe_namespace, probe),
