@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 # How long kopf's own tasks get to finish on a requested stop (they take well under a
 # second: the daemons' cancellation_timeout is 2 s) before they are cancelled.
 KOPF_GRACE_SECONDS = 5.0
+# How long a stopping replica keeps serving the webhook after it stopped reconciling and
+# released the Lease (see run_operator); within the chart's 30 s termination grace period.
+WEBHOOK_DRAIN_SECONDS = 5.0
 
 
 def _register_handlers() -> None:
@@ -119,11 +122,18 @@ async def run_operator(settings: Settings) -> int:
             return await _reconcile(stop, services, elector if settings.leader_election else None)
         finally:
             metrics.set_leader(False)
-            for task in background:
-                task.cancel()
             if settings.leader_election:
                 with contextlib.suppress(Exception):
                     await elector.release()
+            if settings.webhook_enabled:
+                # The Lease is free already; the webhook is served a little longer: the
+                # API server reaches it through the Service until kube-proxy has dropped
+                # this terminating pod's endpoint, and a refused call under failurePolicy
+                # Fail would deny a pod (seen during `helm upgrade` without this).
+                health.ready = False
+                await asyncio.sleep(WEBHOOK_DRAIN_SECONDS)
+            for task in background:
+                task.cancel()
             for runner in runners:
                 await runner.cleanup()
 
