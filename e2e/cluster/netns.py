@@ -169,6 +169,19 @@ class PodNetwork:
         for index in self.nodes:
             self._relay_registries_into(index, new)
 
+    def serve_registry_on_lan(self, port: int) -> str:
+        """Make host registry 127.0.0.1:PORT answer on CONTROL_PLANE_IP:PORT on the LAN, for
+        pods (whose 127.0.0.1 is their own): one more relay to the host side socket, no
+        route or NAT to the host. Returns that host:port; delete() stops the relay."""
+        host = f"{CONTROL_PLANE_IP}:{port}"
+        if any(p.name == f"relay-lan-{port}" for p in self.relays):
+            return host
+        self.relay_registries([port])  # the host side socket
+        self._relay(
+            f"lan-{port}", self.lan, [f"tcp:{host}=unix:{self.workdir / f'reg-{port}.sock'}"]
+        )
+        return host
+
     def _relay_registries_into(self, index: int, ports: list[int]) -> None:
         if ports:
             forwards = [f"tcp:127.0.0.1:{p}=unix:{self.workdir / f'reg-{p}.sock'}" for p in ports]

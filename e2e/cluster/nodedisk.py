@@ -87,6 +87,11 @@ class NodeDisk:
                 texts.append(parts[3] if len(parts) == 4 else line)
         return "\n".join(texts)
 
+    def trust_plain_http(self, hosts: list[str]) -> None:
+        """Pull from these registries over plain HTTP (a hosts.toml each, read per pull),
+        for hosts the node already reaches (no relay: see RealNode.trust_registries)."""
+        self._write_hosts(hosts)
+
     def _write_hosts(self, hosts: list[str]) -> None:
         for host in hosts:
             hostdir = self.workdir / "containerd" / "certs.d" / host

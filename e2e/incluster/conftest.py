@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from e2e.cluster.controlplane import LocalCluster
-from e2e.cluster.netns import CONTROL_PLANE_IP
 from e2e.cluster.nodes import RealNodes
 from e2e.cluster.project_image import ProjectImage
 from e2e.cluster.registries import Registries
 from e2e.incluster.helm import Helm, diagnostics, is_ready, operator_pods
+from e2e.incluster.prefetch import Prefetched, prefetch_big_model
 from e2e.operator_tests.helpers import wait_for
 
 REPLICAS = 2
@@ -68,16 +68,10 @@ def pod_registry(incluster_nodes: RealNodes, registries: Registries) -> str:
     registry's relay socket (no route or NAT to the host), and containerd on every node
     gets a plain-HTTP hosts.toml for that address, so the holder pods pull the same
     reference the operator resolved."""
-    network = incluster_nodes.network
     port = int(registries.crane.host.rsplit(":", 1)[1])
-    network.relay_registries([port])  # the host side socket (already there: pause image)
-    socket = network.workdir / f"reg-{port}.sock"
-    host = f"{CONTROL_PLANE_IP}:{port}"
-    # PodNetwork has no public call for a LAN-side relay yet (see the report); its
-    # relays are stopped by network.delete() with the others.
-    network._relay("lan-registry", network.lan, [f"tcp:{host}=unix:{socket}"])
+    host = incluster_nodes.network.serve_registry_on_lan(port)
     for node in incluster_nodes.nodes:
-        node._write_hosts([host])
+        node.trust_plain_http([host])
     return host
 
 
@@ -100,6 +94,18 @@ def installed(
         raise AssertionError(f"{exc}\n{diagnostics(incluster)}") from None
     print(f"\nhelm install -> {REPLICAS} replicas Ready in {time.monotonic() - started:.1f}s")
     return helm
+
+
+@pytest.fixture(scope="package")
+def prefetched(
+    installed: Helm,
+    incluster_nodes: RealNodes,
+    registries: Registries,
+    pod_registry: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Prefetched]:
+    """The real model, Ready 2/2 (see prefetch.py); made by whichever test asks first."""
+    yield from prefetch_big_model(incluster_nodes, registries, pod_registry, tmp_path_factory)
 
 
 @pytest.fixture

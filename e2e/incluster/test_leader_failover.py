@@ -1,81 +1,46 @@
-"""The leader replica deleted: the other replica takes the Lease and reconciles within the
-lease duration, and there is never more than one leader (Lease samples and both pods'
-logs). A ModelDeployment created right after the delete is the probe: only a leader
-writes ModelDeployment status, so its first status is the new leader reconciling.
+"""Failover of the in-cluster operator (the rounds are in failover.py): never two leaders
+(Lease samples and both processes' logs), the new leader reconciles, and the suite's real
+ModelDeployment keeps its one DaemonSet.
 
-The probe's model cannot be resolved (no registry answers at its reference): the status
-then carries the resolution error, which is written by the same reconcile pass as any
-other status.
+- Leader pod deleted: it stops kopf, logs "Stopped reconciling" and releases the Lease
+  (client-go's ReleaseOnCancel); the standby takes it at its next attempt (retry period
+  2 s) with kopf already prepared, so the new leader reconciles well within the lease
+  duration (15 s): asserted <= LEASE_DURATION.
+- Leader container SIGKILLed through its node's containerd: nothing is released. The
+  standby may take the Lease only a whole lease duration after it saw the last renewal,
+  on its own clock. That renewal was sent at most one retry period before the kill and
+  the standby saw it at most one retry period after it was sent, so the hand-over lands
+  in [LEASE_DURATION - RETRY_PERIOD, LEASE_DURATION + 2 * RETRY_PERIOD] after the kill,
+  plus the API calls' latency: 1 s slack below, 3 s above (two Lease reads, the write and
+  the 0.1 s sampling on a loaded 2-core machine; measured 19.1 s). The probe is reconciled
+  at most START_UP later.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
 import pytest
 
 from e2e.cluster.controlplane import LocalCluster
-from e2e.cluster.tools import tool_path
-from e2e.incluster.helm import LEASE, NAMESPACE, Helm, diagnostics, is_ready, operator_pods
-from e2e.operator_tests.helpers import model_deployment, wait_for
+from e2e.cluster.nodes import RealNodes
+from e2e.incluster.failover import (
+    BECAME,
+    LEASE_DURATION,
+    RETRY_PERIOD,
+    START_UP,
+    Round,
+    daemonsets_per_deployment,
+    failover,
+    never_two_leaders,
+    two_ready,
+)
+from e2e.incluster.helm import NAMESPACE, Helm, diagnostics
+from e2e.incluster.prefetch import MODEL_NAME, Prefetched
+from e2e.operator_tests.helpers import get_md, wait_for
 
 pytestmark = pytest.mark.realnode
-
-LEASE_DURATION = 15.0  # the operator's default (settings.lease_duration_seconds)
-BECAME_LEADER = "Became leader"
-UNREACHABLE = "127.0.0.1:9/probe/model:v1"  # port 9 (discard) has no registry
-
-
-@dataclass
-class LeaseWatch:
-    """The Lease sampled every 0.2 s in a thread: (monotonic time, holderIdentity)."""
-
-    cluster: LocalCluster
-    samples: list[tuple[float, str | None, int]] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            out = self.cluster.kubectl(
-                "get", "lease", "-n", NAMESPACE, LEASE, "-o", "json", check=False
-            )
-            if out.returncode == 0:
-                spec = json.loads(out.stdout)["spec"]
-                holder = spec.get("holderIdentity") or None
-                transitions = int(spec.get("leaseTransitions") or 0)
-                self.samples.append((time.monotonic(), holder, transitions))
-            self.stop.wait(0.2)
-
-    def holders(self) -> list[str]:
-        """Distinct holders in the order they held the Lease."""
-        seen: list[str] = []
-        for _, holder, _ in self.samples:
-            if holder and (not seen or seen[-1] != holder):
-                seen.append(holder)
-        return seen
-
-
-def _leader(cluster: LocalCluster) -> str:
-    out = cluster.kubectl("get", "lease", "-n", NAMESPACE, LEASE, "-o", "json")
-    return str(json.loads(out.stdout)["spec"].get("holderIdentity") or "")
-
-
-def _log_times(text: str, needle: str) -> list[datetime]:
-    """Timestamps (kubectl logs --timestamps) of the lines containing `needle`."""
-    times = []
-    for line in text.splitlines():
-        stamp, _, rest = line.partition(" ")
-        if needle in rest:
-            times.append(datetime.fromisoformat(stamp.replace("Z", "+00:00")))
-    return times
 
 
 @pytest.fixture
@@ -86,113 +51,62 @@ def probe_namespace(incluster: LocalCluster) -> Iterator[str]:
     incluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-def _two_ready(cluster: LocalCluster) -> list[dict[str, Any]]:
-    pods = operator_pods(cluster)
-    return pods if len(pods) == 2 and all(is_ready(p) for p in pods) else []
-
-
-def _has_status(cluster: LocalCluster, namespace: str, name: str) -> bool:
-    out = cluster.kubectl("get", "modeldeployment", "-n", namespace, name, "-o", "json")
-    return bool((json.loads(out.stdout).get("status") or {}).get("conditions"))
-
-
-def test_leader_deleted_other_replica_reconciles_within_lease_duration(
-    installed: Helm, incluster: LocalCluster, probe_namespace: str
-) -> None:
-    pods = wait_for("two Ready replicas", lambda: _two_ready(incluster), timeout=120)
-    names = [p["metadata"]["name"] for p in pods]
-    holder = wait_for("a Lease holder", lambda: _leader(incluster), timeout=60)
-    old = next((n for n in names if holder.startswith(f"{n}_")), None)
-    assert old is not None, f"Lease holder {holder} is none of the replicas {names}"
-    # The leader reconciles before the failover (baseline for the probe).
-    incluster.kubectl(
-        "apply",
-        "-f",
-        "-",
-        input=json.dumps(model_deployment("before", probe_namespace, UNREACHABLE, "none")),
-    )
-    wait_for(
-        "the leader's status on the baseline ModelDeployment",
-        lambda: _has_status(incluster, probe_namespace, "before"),
-        timeout=60,
-    )
-
-    old_log = subprocess.Popen(
-        [
-            str(tool_path("kubectl")),
-            "--kubeconfig",
-            str(incluster.kubeconfig),
-            "logs",
-            "-f",
-            "--timestamps",
-            "-n",
-            NAMESPACE,
-            old,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    watch = LeaseWatch(incluster)
-    sampler = threading.Thread(target=watch.run, daemon=True)
-    sampler.start()
+def _round(incluster_nodes: RealNodes, mode: str, probe_namespace: str, pod_registry: str) -> Round:
+    cluster = incluster_nodes.cluster
     try:
-        deleted_at = time.monotonic()
-        incluster.kubectl("delete", "pod", "-n", NAMESPACE, old, "--wait=false")
-        incluster.kubectl(
-            "apply",
-            "-f",
-            "-",
-            input=json.dumps(model_deployment("after", probe_namespace, UNREACHABLE, "none")),
-        )
-        try:
-            wait_for(
-                "the new leader's status on the probe ModelDeployment",
-                lambda: _has_status(incluster, probe_namespace, "after"),
-                timeout=LEASE_DURATION + 30,
-                interval=0.2,
-            )
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{diagnostics(incluster)}") from None
-        reconciled = time.monotonic() - deleted_at
-        new_holder = _leader(incluster)
-    finally:
-        watch.stop.set()
-        sampler.join(timeout=10)
-    old_text = old_log.communicate(timeout=60)[0]
-    # Either standby may win: the other replica, or the replacement if it started in time.
-    standby = new_holder.rsplit("_", 1)[0]
-    print(f"\nfailover: {old} deleted -> {standby} reconciling in {reconciled:.1f}s")
-    assert standby != old and not holder.startswith(f"{standby}_"), (holder, new_holder)
-    handed_over = next(t for t, h, _ in watch.samples if h == new_holder) - deleted_at
-    print(f"failover: Lease to {standby} {handed_over:.1f}s after the delete")
-    # What leader election guarantees: the Lease changes hands within its duration.
-    assert handed_over <= LEASE_DURATION, f"Lease handed over after {handed_over:.1f}s"
-    # Measured 14.3-15.5 s to the first reconcile on a graceful delete (the old leader
-    # stops kopf before it releases the Lease); the issue asks for <= the lease duration,
-    # which this does not meet reliably yet: bounded at twice that until it is fixed.
-    assert reconciled <= 2 * LEASE_DURATION, (
-        f"the standby reconciled {reconciled:.1f}s after the delete (> {2 * LEASE_DURATION}s)"
+        result = failover(cluster, incluster_nodes, mode, probe_namespace, pod_registry)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{diagnostics(cluster)}") from None
+    print(
+        f"\nfailover ({mode}): {result.old_pod} -> {result.new_pod}: Lease after"
+        f" {result.handed_over:.1f}s, reconciling after {result.reconciled:.1f}s"
     )
-    # Lease history: the old holder, then (possibly nobody, after its release) the new one.
-    assert watch.holders() == [holder, new_holder], watch.holders()
-    transitions = sorted({t for _, _, t in watch.samples})
-    assert transitions[-1] - transitions[0] <= 1, f"more than one hand-over: {transitions}"
-    # Logs: the old leader became leader once, and logged no reconcile after the standby
-    # became leader (it releases the Lease only after its reconciler stopped).
-    assert len(_log_times(old_text, BECAME_LEADER)) <= 1, old_text[-2000:]
-    new_text = incluster.kubectl("logs", "--timestamps", "-n", NAMESPACE, standby).stdout
-    became = _log_times(new_text, BECAME_LEADER)
-    assert len(became) == 1, new_text[-2000:]
-    reconciling_after = [t for t in _log_times(old_text, "ModelDeployment") if t > became[0]]
-    assert not reconciling_after, (
-        f"{old} still reconciled after {standby} became leader at {became[0]}: {reconciling_after}"
+    never_two_leaders(result)
+    return result
+
+
+def _one_daemonset_each(cluster: LocalCluster, prefetched: Prefetched, before: list[str]) -> None:
+    owned = daemonsets_per_deployment(cluster)
+    duplicated = {md: uids for md, uids in owned.items() if len(uids) > 1}
+    assert not duplicated, f"duplicate DaemonSets after failover: {duplicated}"
+    assert owned[f"{prefetched.namespace}/{MODEL_NAME}"] == before, (before, owned)
+    md = get_md(cluster, prefetched.namespace, MODEL_NAME)
+    assert md["status"]["nodes"]["summary"] == "2/2", md["status"]
+
+
+def test_leader_deleted_then_killed_the_other_replica_takes_over(
+    installed: Helm,
+    incluster_nodes: RealNodes,
+    prefetched: Prefetched,
+    probe_namespace: str,
+    pod_registry: str,
+) -> None:
+    cluster = incluster_nodes.cluster
+    key = f"{prefetched.namespace}/{MODEL_NAME}"
+    before = daemonsets_per_deployment(cluster)[key]
+    assert len(before) == 1, before
+
+    deleted = _round(incluster_nodes, "delete", probe_namespace, pod_registry)
+    assert deleted.reconciled <= LEASE_DURATION, (
+        f"the standby reconciled {deleted.reconciled:.1f}s after the delete (> {LEASE_DURATION}s)"
     )
-    # The replacement replica stands by.
-    replaced = wait_for(
-        "the replacement replica Ready", lambda: _two_ready(incluster), timeout=180, interval=2
+    _one_daemonset_each(cluster, prefetched, before)
+
+    killed = _round(incluster_nodes, "sigkill", probe_namespace, pod_registry)
+    low, high = LEASE_DURATION - RETRY_PERIOD - 1, LEASE_DURATION + 2 * RETRY_PERIOD + 3
+    assert low <= killed.handed_over <= high, (
+        f"Lease handed over {killed.handed_over:.1f}s after the SIGKILL, outside [{low}, {high}]"
     )
-    for pod in replaced:
-        if pod["metadata"]["name"] != standby:
-            log = incluster.kubectl("logs", "-n", NAMESPACE, pod["metadata"]["name"]).stdout
-            assert BECAME_LEADER not in log, f"two leaders: {pod['metadata']['name']}\n{log}"
+    assert killed.reconciled <= high + START_UP, (
+        f"reconciled {killed.reconciled:.1f}s after the SIGKILL (> {high + START_UP}s)"
+    )
+    assert "Stopped reconciling" not in killed.old_log, "SIGKILL, yet the old process stopped"
+    _one_daemonset_each(cluster, prefetched, before)
+
+    # Both replacements (the new pod, the restarted container) stand by.
+    pods = wait_for("two Ready replicas again", lambda: two_ready(cluster), timeout=180)
+    leader = killed.new_identity
+    for pod in pods:
+        log = cluster.kubectl("logs", "-n", NAMESPACE, pod["metadata"]["name"]).stdout
+        leading = [line for line in log.splitlines() if BECAME in line]
+        assert all(leader in line for line in leading), f"two leaders: {leading}"

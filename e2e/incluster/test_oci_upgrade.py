@@ -1,14 +1,18 @@
 """The chart as an OCI artifact (`helm package` + `helm push` to the local registry) and
-`helm upgrade` from `oci://` to a new image tag: every pod admission tried during the
-rollout is answered by the operator's webhook (maxUnavailable 0 + PDB keep a serving
-replica behind the Service), and the release ends on the new tag with both replicas
-Ready."""
+`helm upgrade` from `oci://` to a new image tag: pods labelled for the suite's real
+ModelDeployment are created every 0.3 s during the whole rollout, and every one is admitted
+AND mutated (its image volume injected) by the operator's webhook: the PDB exists, the
+Deployment's maxUnavailable is 0, and the ready replicas never drop below 1 (sampled with
+each creation). The release ends on the new tag with both replicas Ready. The pods stay
+Pending (they tolerate no node's taint) and are deleted at the end."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
+import uuid
 
 import pytest
 import yaml
@@ -19,20 +23,57 @@ from e2e.cluster.registries import Registries
 from e2e.cluster.tools import tool_path
 from e2e.incluster.helm import (
     CHART,
-    DENIED_MISSING,
+    FULLNAME,
+    MODEL_LABEL,
     NAMESPACE,
     RELEASE,
     Helm,
-    admit_labelled_pod,
     diagnostics,
     is_ready,
+    kubectl_json,
     operator_pods,
 )
+from e2e.incluster.prefetch import MODEL_NAME, Prefetched
 from e2e.operator_tests.helpers import wait_for
 
 pytestmark = pytest.mark.realnode
 
 NEW_TAG = "upgrade"
+INTERVAL = 0.3  # between pod creations
+MOUNT = f"/models/{MODEL_NAME}"  # the ModelDeployment's mount.path (prefetch.py)
+
+
+def _create_labelled_pod(cluster: LocalCluster, namespace: str, run: str) -> str | None:
+    """Create one pod asking for the model; None when it was admitted and mutated, else
+    what went wrong (a webhook failure under failurePolicy Fail, or no injection)."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "generateName": "during-upgrade-",
+            "namespace": namespace,
+            "labels": {MODEL_LABEL: MODEL_NAME, "e2e-upgrade": run},
+        },
+        "spec": {"containers": [{"name": "app", "image": "busybox"}]},
+    }
+    out = cluster.kubectl("create", "-o", "json", "-f", "-", input=json.dumps(pod), check=False)
+    if out.returncode != 0:
+        return out.stderr.strip() or f"kubectl exited {out.returncode}"
+    created = json.loads(out.stdout)["spec"]
+    volumes = [v for v in created.get("volumes") or [] if "image" in v]
+    mounts = [
+        m for m in created["containers"][0].get("volumeMounts") or [] if m["mountPath"] == MOUNT
+    ]
+    return None if volumes and mounts else f"admitted but not mutated: {created}"
+
+
+def _ready_replicas(cluster: LocalCluster) -> int:
+    out = cluster.kubectl("get", "deployment", "-n", NAMESPACE, FULLNAME, "-o", "json", check=False)
+    return (
+        int(json.loads(out.stdout)["status"].get("readyReplicas") or 0)
+        if out.returncode == 0
+        else -1
+    )
 
 
 def test_helm_upgrade_from_oci_to_a_new_tag_admits_during_rollout(
@@ -40,8 +81,12 @@ def test_helm_upgrade_from_oci_to_a_new_tag_admits_during_rollout(
     incluster: LocalCluster,
     registries: Registries,
     project_image: ProjectImage,
-    workload_namespace: str,
+    prefetched: Prefetched,
 ) -> None:
+    deployment = kubectl_json(incluster, "get", "deployment", "-n", NAMESPACE, FULLNAME)
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0, deployment
+    pdb = kubectl_json(incluster, "get", "pdb", "-n", NAMESPACE, FULLNAME)
+    assert pdb["spec"]["minAvailable"] == 1, pdb["spec"]
     host = registries.crane.host
     version = yaml.safe_load((CHART / "Chart.yaml").read_text())["version"]
     package_dir = incluster.workdir / "chart-package"
@@ -71,13 +116,16 @@ def test_helm_upgrade_from_oci_to_a_new_tag_admits_during_rollout(
         timeout=300,
     )
 
-    answers: list[str] = []
+    run = uuid.uuid4().hex[:6]
+    answers: list[str | None] = []
+    ready: list[int] = []
     stop = threading.Event()
 
     def admit_continuously() -> None:
         while not stop.is_set():
-            answers.append(admit_labelled_pod(incluster, workload_namespace))
-            stop.wait(0.2)
+            answers.append(_create_labelled_pod(incluster, prefetched.namespace, run))
+            ready.append(_ready_replicas(incluster))
+            stop.wait(INTERVAL)
 
     admitter = threading.Thread(target=admit_continuously, daemon=True)
     admitter.start()
@@ -115,13 +163,20 @@ def test_helm_upgrade_from_oci_to_a_new_tag_admits_during_rollout(
     finally:
         stop.set()
         admitter.join(timeout=30)
-    answered = [a for a in answers if DENIED_MISSING.search(a)]
+        incluster.kubectl(
+            "delete", "pods", "-n", prefetched.namespace, "-l", f"e2e-upgrade={run}",
+            "--wait=false", check=False,
+        )  # fmt: skip
+    failed = [a for a in answers if a is not None]
+    ok = len(answers) - len(failed)
     print(
-        f"\nhelm upgrade from oci:// -> new tag rolled out in {rollout:.1f}s;"
-        f" admission answered by the webhook {len(answered)}/{len(answers)}"
+        f"\nhelm upgrade from oci:// -> new tag rolled out in {rollout:.1f}s; pods created"
+        f" during it: {ok}/{len(answers)} admitted and mutated"
+        f" ({100 * ok / max(len(answers), 1):.0f}%, {len(answers) / rollout:.1f}/s);"
+        f" ready replicas min {min(ready, default=-1)}"
     )
-    assert len(answers) >= 10, f"only {len(answers)} admissions tried during the rollout"
-    failed = [a for a in answers if not DENIED_MISSING.search(a)]
-    assert not failed, f"{len(failed)}/{len(answers)} admissions failed: {failed[:3]}"
+    assert len(answers) >= 10, f"only {len(answers)} pods created during the rollout"
+    assert not failed, f"{len(failed)}/{len(answers)} pods not admitted+mutated: {failed[:3]}"
+    assert min(ready) >= 1, f"ready replicas dropped to {min(ready)} during the rollout: {ready}"
     status = installed.run("status", RELEASE, "-n", NAMESPACE, "-o", "yaml")
     assert yaml.safe_load(status.stdout)["version"] == 2, "the release is not at revision 2"

@@ -30,6 +30,13 @@ from modelprefetch.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# How long kopf's own tasks get to finish on a requested stop (they take well under a
+# second: the daemons' cancellation_timeout is 2 s) before they are cancelled.
+KOPF_GRACE_SECONDS = 5.0
+# How long a stopping replica keeps serving the webhook after it stopped reconciling and
+# released the Lease (see run_operator); within the chart's 30 s termination grace period.
+WEBHOOK_DRAIN_SECONDS = 5.0
+
 
 def _register_handlers(settings: Settings) -> None:
     # Importing the modules registers their kopf handlers.
@@ -87,9 +94,7 @@ async def run_operator(settings: Settings) -> int:
         await metrics.start_metrics_server(settings.bind_address, settings.metrics_port),
     ]
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    _stop_on_signals(stop)
     async with KubeClient(config) as kube, open_capacity(settings, config) as capacity:
         services = Services(settings=settings, kube=kube, capacity=capacity)
         background: list[asyncio.Task[Any]] = []
@@ -109,51 +114,77 @@ async def run_operator(settings: Settings) -> int:
             renew_deadline_seconds=settings.lease_renew_deadline_seconds,
             renew_seconds=settings.lease_retry_period_seconds,
         )
+        # Everything that does not need the Lease happens before waiting for it (importing
+        # the handlers alone took ~3 s of a failover on a busy node): a standby that wins
+        # only has to start kopf's tasks.
+        _register_handlers(settings)
+        _kopf_login(config)
         try:
             if settings.leader_election and not await _first(elector.acquire(), stop.wait()):
                 return 0  # asked to stop while standing by
             metrics.set_leader(True)
-            _register_handlers(settings)
-            _kopf_login(config)
-            operator = asyncio.create_task(
-                kopf.operator(clusterwide=True, stop_flag=stop, memo=memo_for(services))
-            )
-            watchers = [operator, asyncio.create_task(stop.wait())]
-            keeper = None
-            if settings.leader_election:
-                keeper = asyncio.create_task(elector.keep())
-                watchers.append(keeper)
-            done, pending = await asyncio.wait(watchers, return_when=asyncio.FIRST_COMPLETED)
-            # Exit non-zero (so Kubernetes restarts us) when leadership was lost or kopf
-            # crashed. kopf replaces our SIGTERM handler with its own and then returns
-            # normally, so a clean kopf return is a requested stop.
-            crashed = (
-                operator in done and not operator.cancelled() and (operator.exception() is not None)
-            )
-            lost_lease = keeper is not None and keeper in done
-            failed = lost_lease or crashed
-            stop.set()
-            for task in pending:
-                if task is not operator:
-                    task.cancel()
-            if lost_lease:
-                # A standby may take over as soon as the lease expires on its clock, a few
-                # seconds after our renew deadline: no handler may write after that, so
-                # kopf is cancelled now instead of being given time to finish gracefully.
-                log.error("Lost the leader Lease; stopping reconciliation at once")
-                operator.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(operator, timeout=2 if lost_lease else 15)
-            return 1 if failed else 0
+            return await _reconcile(stop, services, elector if settings.leader_election else None)
         finally:
             metrics.set_leader(False)
-            for task in background:
-                task.cancel()
             if settings.leader_election:
                 with contextlib.suppress(Exception):
                     await elector.release()
+            if settings.webhook_enabled:
+                # The Lease is free already; the webhook is served a little longer: the
+                # API server reaches it through the Service until kube-proxy has dropped
+                # this terminating pod's endpoint, and a refused call under failurePolicy
+                # Fail would deny a pod (seen during `helm upgrade` without this).
+                health.ready = False
+                await asyncio.sleep(WEBHOOK_DRAIN_SECONDS)
+            for task in background:
+                task.cancel()
             for runner in runners:
                 await runner.cleanup()
+
+
+async def _reconcile(stop: asyncio.Event, services: Services, elector: LeaderElector | None) -> int:
+    """Run kopf until `stop`, a lost Lease or a crash; 1 when Kubernetes should restart us.
+
+    Returns only once no handler of ours can run any more, so the caller may release the
+    Lease. kopf stops its own tasks (watch streams, workers, daemons) within a fraction of a
+    second, but then waits up to 5 s for every other task of the process (webhook and probe
+    connections) before it returns: the Lease would stay held, and the standby idle, for
+    nothing. So kopf runs as spawn_tasks + run_tasks, and once its own tasks are done the
+    rest is cancelled."""
+    watchers: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
+    if elector is not None:
+        watchers.append(asyncio.create_task(elector.keep()))
+    existing = asyncio.all_tasks()  # ours, which kopf must neither wait for nor cancel
+    kopf_tasks = await kopf.spawn_tasks(clusterwide=True, stop_flag=stop, memo=memo_for(services))
+    # kopf has just replaced our SIGTERM/SIGINT handlers with its own: take them back, so
+    # every stop goes through `stop` (kopf watches it too) and the bounded path below.
+    _stop_on_signals(stop)
+    operator = asyncio.create_task(kopf.run_tasks(kopf_tasks, ignored=existing))
+    done, pending = await asyncio.wait([operator, *watchers], return_when=asyncio.FIRST_COMPLETED)
+    crashed = operator in done and not operator.cancelled() and operator.exception() is not None
+    lost_lease = len(watchers) > 1 and watchers[1] in done
+    stop.set()
+    for task in pending:
+        if task is not operator:
+            task.cancel()
+    if lost_lease:
+        # A standby may take over as soon as the lease expires on its clock, a few seconds
+        # after our renew deadline: no handler may write after that, so kopf is cancelled
+        # now instead of being given time to finish gracefully.
+        log.error("Lost the leader Lease; stopping reconciliation at once")
+    else:
+        await asyncio.wait(kopf_tasks, timeout=KOPF_GRACE_SECONDS)
+    operator.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await asyncio.wait_for(operator, timeout=KOPF_GRACE_SECONDS)
+    log.info("Stopped reconciling")
+    return 1 if lost_lease or crashed else 0
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
 
 
 async def _first(wanted: Any, other: Any) -> bool:

@@ -107,6 +107,46 @@ async def test_release_lets_a_standby_take_over_at_once(kube: KubeClient) -> Non
     assert await _elector(kube, "b").try_acquire_or_renew() is True
 
 
+async def test_release_gives_up_within_the_renew_deadline_when_the_api_server_hangs(
+    kube: KubeClient, fake_api: FakeApi
+) -> None:
+    """A clean shutdown must not spend the pod's termination grace period (and the client's
+    30 s timeout) on a stuck API server: release() is abandoned after the renew deadline."""
+    a = _elector(kube, "a", lease_seconds=3, renew_seconds=0.5)
+    assert await a.try_acquire_or_renew()
+    fake_api.hang = {"GET", "PUT"}
+    started = time.monotonic()
+    await asyncio.wait_for(a.release(), timeout=5)
+    assert time.monotonic() - started < 3
+
+
+async def test_release_leaves_a_lease_held_by_another_alone(kube: KubeClient) -> None:
+    """A replica that lost the Lease does not release the new holder's."""
+    a, b = _elector(kube, "a"), _elector(kube, "b")
+    assert await a.try_acquire_or_renew()
+    lease = await kube.get(LEASES, "leader", "ops")
+    lease["spec"]["holderIdentity"] = "b"
+    await kube.replace(LEASES, lease)
+    await a.release()
+    after = (await kube.get(LEASES, "leader", "ops"))["spec"]
+    assert after["holderIdentity"] == "b" and after["leaseDurationSeconds"] == 15
+    assert await b.try_acquire_or_renew() is True
+
+
+async def test_release_is_logged_for_the_never_two_leaders_check(
+    kube: KubeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The e2e failover tests read when each replica led from its log: "Became leader ...
+    as <identity>" and "Released the Lease"."""
+    a = _elector(kube, "a")
+    with caplog.at_level("INFO", logger="modelprefetch.k8s.leader"):
+        await a.acquire()
+        await a.release()
+    messages = [r.getMessage() for r in caplog.records]
+    assert "Became leader (Lease ops/leader) as a" in messages, messages
+    assert "Released the Lease ops/leader" in messages, messages
+
+
 async def _steps_down_in_time(elector: LeaderElector) -> float:
     """acquire(), then keep() until it returns; seconds from sending the acquiring request
     (the earliest a standby can have seen it) to stepping down. Fails if keep() is still

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelprefetch.errors import KubernetesError, KubernetesNotFoundError
+from modelprefetch.errors import KubernetesError
 from modelprefetch.k8s.client import JSON, KubeClient
 from modelprefetch.k8s.resources import LEASES
 
@@ -123,7 +123,12 @@ class LeaderElector:
             try:
                 if await self._attempt(self.renew_deadline):
                     self._renewed_at = started
-                    log.info("Became leader (Lease %s/%s)", self.namespace, self.name)
+                    log.info(
+                        "Became leader (Lease %s/%s) as %s",
+                        self.namespace,
+                        self.name,
+                        self.identity,
+                    )
                     return
             except (KubernetesError, TimeoutError) as exc:
                 log.warning("Leader election attempt failed: %s", _describe(exc))
@@ -160,7 +165,10 @@ class LeaderElector:
 
     async def _attempt(self, seconds: float) -> bool:
         """try_acquire_or_renew, abandoned after `seconds` on our clock (TimeoutError)."""
-        attempt = asyncio.ensure_future(self.try_acquire_or_renew())
+        return await self._bounded(self.try_acquire_or_renew(), seconds)
+
+    async def _bounded(self, work: Awaitable[bool], seconds: float) -> bool:
+        attempt = asyncio.ensure_future(work)
         timer = asyncio.ensure_future(self.sleep(seconds))
         try:
             await asyncio.wait({attempt, timer}, return_when=asyncio.FIRST_COMPLETED)
@@ -172,15 +180,36 @@ class LeaderElector:
         raise TimeoutError(f"no answer within {seconds:.1f}s")
 
     async def release(self) -> None:
-        """Give the lease up on a clean shutdown so a standby takes over at once."""
+        """Give the Lease up on a clean shutdown, as client-go's ReleaseOnCancel does: no
+        holder and a 1 s duration, so a standby takes over at its next attempt instead of
+        a whole lease duration later. Call it only once nothing reconciles any more. Only a
+        Lease we still hold is written (optimistically: a standby's write wins), and the
+        attempt is abandoned after the renew deadline, so a stuck API server cannot eat
+        the pod's termination grace period (the client's own timeout is 30 s)."""
         try:
-            lease = await self.kube.get(LEASES, self.name, self.namespace)
-            if lease.get("spec", {}).get("holderIdentity") == self.identity:
-                lease["spec"]["holderIdentity"] = None
-                lease["spec"]["leaseDurationSeconds"] = 1
-                await self.kube.replace(LEASES, lease)
-        except (KubernetesNotFoundError, KubernetesError) as exc:
-            log.warning("Could not release Lease: %s", exc.message)
+            released = await self._bounded(self._release(), self.renew_deadline)
+        except (KubernetesError, TimeoutError) as exc:
+            log.warning(
+                "Could not release Lease %s/%s: %s", self.namespace, self.name, _describe(exc)
+            )
+            return
+        if released:
+            log.info("Released the Lease %s/%s", self.namespace, self.name)
+
+    async def _release(self) -> bool:
+        lease = await self.kube.get_or_none(LEASES, self.name, self.namespace)
+        spec = (lease or {}).get("spec") or {}
+        if lease is None or spec.get("holderIdentity") != self.identity:
+            return False
+        now = _fmt(_now())
+        lease["spec"] = {
+            **spec,
+            "holderIdentity": None,
+            "leaseDurationSeconds": 1,
+            "acquireTime": now,
+            "renewTime": now,
+        }
+        return await self._write(self.kube.replace, lease)
 
 
 def _describe(exc: Exception) -> str:
