@@ -9,6 +9,7 @@ restarts it with `MODELPREFETCH_CAPACITY_CHECK=enforce` and restores it after.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from e2e.operator_tests.helpers import (
 )
 
 MiB = 1024 * 1024
+STATS_TTL_SECONDS = 1.0  # capacity_enforced's default ttl_seconds
 GiB = 1024 * MiB
 PREFETCH = "prefetch.modelprefetch.io/"
 
@@ -156,6 +158,10 @@ def test_two_models_fit_one_at_a_time_the_second_waits(
     # limit = 80% of capacity; leave room for 1.5 costs below it.
     node.set_fs(10 * cost, 10 * cost - 8 * cost + int(1.5 * cost))
     wait_for("the first model admitted", lambda: _admitted(cluster, node.node), 60)
+    # The first reconcile may have read the disk before set_fs: the operator reuses a
+    # node's stats for the cache TTL (1 s under capacity_enforced), so a second model
+    # arriving within it would be judged on the old, roomy numbers. Wait the TTL out.
+    time.sleep(STATS_TTL_SECONDS + 1.0)
     apply(cluster, model_deployment("second", namespace, second_ref, pool))
     waiting = wait_for("the second model waiting", lambda: _waiting(cluster, namespace, "second"))
     assert waiting[0]["reason"] == "InsufficientStorage"
@@ -163,9 +169,13 @@ def test_two_models_fit_one_at_a_time_the_second_waits(
     assert len(_admitted(cluster, node.node)) == 1
     # The first pull lands (holder Ready, node warm) and takes its space on disk; the
     # second still does not fit until space is freed.
+    # As on a real node, the bytes land on the disk while the pull runs, before the holder
+    # turns Ready: the disk is updated (and the stats TTL waited out) first, so no pass
+    # sees the first model neither in flight nor on the disk.
     holder = wait_for("first holder started", lambda: _started(cluster, namespace, "first"))
-    mark_ready(cluster, namespace, holder[0]["metadata"]["name"])
     node.set_fs(10 * cost, 10 * cost - 8 * cost + int(1.5 * cost) - cost)
+    time.sleep(STATS_TTL_SECONDS + 1.0)
+    mark_ready(cluster, namespace, holder[0]["metadata"]["name"])
     wait_for(
         "first ready", lambda: get_md(cluster, namespace, "first")["status"]["nodes"]["ready"] == 1
     )
