@@ -24,7 +24,6 @@ from typing import Any
 import yaml
 from e2e.cluster.__main__ import workdir
 from e2e.cluster.controlplane import LocalCluster
-from e2e.cluster.netns import CONTROL_PLANE_IP
 from e2e.cluster.nodes import RealNodes
 from e2e.cluster.project_image import PINNED, ProjectImage
 from e2e.cluster.realnode import TOLERATION
@@ -60,21 +59,15 @@ def attach() -> tuple[RealNodes, dict[str, Any]]:
 
 def lan_registry(nodes: RealNodes, state: dict[str, Any]) -> str:
     """The crane registry as pods see it: CONTROL_PLANE_IP:PORT on the node LAN (a pod's
-    127.0.0.1 is its own). Copied from e2e/incluster/conftest.py `pod_registry`: one relay
-    on the LAN address to the host registry's relay socket, and a plain-HTTP hosts.toml on
-    every node. The relay is saved in state.json; `make cluster-down` stops it."""
-    crane = state["registries"]["crane"]["host"]
-    port = int(crane.rsplit(":", 1)[1])
-    host = f"{CONTROL_PLANE_IP}:{port}"
-    network = nodes.network
-    if not any(p.name == "relay-lan-registry" for p in network.relays):
-        network.relay_registries([port])
-        socket = network.workdir / f"reg-{port}.sock"
-        network._relay("lan-registry", network.lan, [f"tcp:{host}=unix:{socket}"])
-        state["network"] = network.to_state()
-        state_file().write_text(json.dumps(state, indent=1))
+    127.0.0.1 is its own), as e2e/incluster/conftest.py `pod_registry` does: one relay on
+    the LAN address (PodNetwork.serve_registry_on_lan) and a plain-HTTP hosts.toml on every
+    node. The relay is saved in state.json; `make cluster-down` stops it."""
+    port = int(state["registries"]["crane"]["host"].rsplit(":", 1)[1])
+    host = nodes.network.serve_registry_on_lan(port)
+    state["network"] = nodes.network.to_state()
+    state_file().write_text(json.dumps(state, indent=1))
     for node in nodes.nodes:
-        node._write_hosts([host])
+        node.trust_plain_http([host])
     return host
 
 
