@@ -36,7 +36,10 @@ fi
 
 CACHE=${MODELPREFETCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modelprefetch}/image
 mkdir -p "$CACHE"
-exec 9>"$CACHE/lock" # one build at a time per cache (parallel e2e sessions share it)
+# Builds take the cache's lock exclusively, pushes share it: parallel e2e sessions (and
+# worktrees with other sources) queue only while something is being built, never behind
+# each other's pushes.
+exec 9>"$CACHE/lock"
 flock 9
 cat >"$CACHE/storage.conf" <<EOF
 [storage]
@@ -55,6 +58,17 @@ drop_other_tags() {
     [[ "${old%:*}" == "${1%:*}" && "$old" != "$1" ]] && buildah rmi "$old" >/dev/null
   done
   return 0
+}
+
+# Keep the newest KEEP builds of a local name, untag the rest: several checkouts (git
+# worktrees, a CI clone) with different sources then each keep their cached image instead
+# of evicting one another's on every run.
+keep_newest_tags() {
+  local keep=${IMAGE_CACHE_KEEP:-6}
+  buildah images --noheading --format '{{.CreatedAtRaw}} {{.Name}}:{{.Tag}}' |
+    awk -v repo="${1%:*}" '{ name = $NF; sub(/:[^:]*$/, "", name) } name == repo' |
+    LC_ALL=C sort -r | awk '{ print $NF }' | tail -n +$((keep + 1)) |
+    while read -r old; do buildah rmi "$old" >/dev/null || true; done
 }
 
 # --- the base: Debian bookworm's python3.11 + venv --------------------------------------
@@ -134,10 +148,11 @@ else
   echo "image $BUILT: built in $(($(date +%s) - build_started))s"
   # The production constraints, before anything is pushed: uid 65532, read-only root.
   python3 hack/image_check.py "$BUILT"
-  drop_other_tags "$BUILT"
-  drop_other_tags "$BUILDER"
+  keep_newest_tags "$BUILT"
+  keep_newest_tags "$BUILDER"
   buildah rmi --prune >/dev/null 2>&1 || true # layers only the untagged builds used
 fi
+flock -s 9 # built: other sessions may build or push while this one pushes
 
 # --- push ------------------------------------------------------------------------------
 registry=${IMAGE%%/*}
