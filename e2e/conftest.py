@@ -22,20 +22,29 @@ from e2e.cluster.project_image import ProjectImage, build_and_push
 from e2e.cluster.registries import Registries, start_registries
 from e2e.cluster.tools import REPO_ROOT
 from e2e.operator_process import OperatorProcess
+from e2e.secret_leaks import SessionAudit
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--kubeconfig", default=None, help="use this cluster instead of a local one")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "runs_last: run after every other test of the session")
+# Tests that start real nodes (containerd/CRI-O + kubelet in network namespaces on this
+# host) share host resources: under pytest-xdist they form one group, so one worker runs
+# them one after the other, while kwok-only modules run on the other workers.
+REAL_NODE_GROUP = "realnode"
+_REAL_NODE_DIRS = ("e2e/realnode/", "e2e/incluster/")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked runs_last (the secret-leak grep) go to the end of the session, so they
-    see what every other test wrote."""
-    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
+    """Each e2e module is one xdist group (its module fixtures are set up once); every
+    real-node test joins the single real-node group. Without xdist the marker is inert."""
+    for item in items:
+        path = item.path.relative_to(REPO_ROOT).as_posix()
+        if not path.startswith("e2e/"):
+            continue
+        real = item.get_closest_marker("realnode") is not None or path.startswith(_REAL_NODE_DIRS)
+        item.add_marker(pytest.mark.xdist_group(REAL_NODE_GROUP if real else path))
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +93,34 @@ def registries(e2e_workdir: Path, e2e_logdir: Path) -> Iterator[Registries]:
         regs.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def secret_leak_audit(
+    cluster: LocalCluster, registries: Registries, e2e_logdir: Path
+) -> Iterator[SessionAudit]:
+    """No secret value of the tests reaches anything this session made the operator and the
+    cluster write: its log folder (the operator's logs, each component's and registry's),
+    all Events, every ModelDeployment's status, and the operator's /metrics (captured by
+    the `operator` fixture before it stops). Checked when the session ends, so it sees
+    every test; each xdist worker checks its own session. The needles are the basic-auth
+    registry's credential in each form a pull secret carries it (e2e/secret_leaks.py;
+    tests/test_secret_leaks.py proves the grep fails on a hit)."""
+    auth = registries.distribution_auth
+    assert auth.username and auth.password
+    audit = SessionAudit.for_credential(auth.host, auth.username, auth.password)
+    yield audit
+
+    def kubectl_json(*what: str) -> str:
+        return cluster.kubectl("get", *what, "-A", "-o", "json", check=False).stdout
+
+    live = {
+        "events": kubectl_json("events"),
+        "events.k8s.io": kubectl_json("events.events.k8s.io"),
+        "modeldeployments": kubectl_json("modeldeployments"),
+    }
+    leaks = audit.leaks(e2e_logdir, live)
+    assert leaks == [], "secret values written by the e2e run:\n" + "\n".join(map(str, leaks))
+
+
 @pytest.fixture
 def namespace(cluster: LocalCluster) -> Iterator[str]:
     """A fresh namespace, deleted (without waiting) after the test."""
@@ -108,7 +145,11 @@ def project_image(registries: Registries, e2e_logdir: Path) -> ProjectImage:
 
 @pytest.fixture(scope="session")
 def operator(
-    cluster: LocalCluster, registries: Registries, project_image: ProjectImage, e2e_logdir: Path
+    cluster: LocalCluster,
+    registries: Registries,
+    project_image: ProjectImage,
+    e2e_logdir: Path,
+    secret_leak_audit: SessionAudit,
 ) -> Iterator[OperatorProcess]:
     """The real operator with its webhooks, running against the session's cluster under the
     chart's own ServiceAccount. The session fails if the API server ever refused it
@@ -121,8 +162,10 @@ def operator(
     proc.log.unlink(missing_ok=True)
     proc.install()
     proc.start()
+    secret_leak_audit.require_file(proc.log)
     try:
         yield proc
+        secret_leak_audit.capture("/metrics", proc.metrics())
     finally:
         proc.stop()
     refused = proc.forbidden_lines()

@@ -83,3 +83,37 @@ def leaks_in_tree(root: Path, needles: Mapping[str, bytes]) -> list[Leak]:
 
 def scanned_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+@dataclass
+class SessionAudit:
+    """What one pytest session (one xdist worker) wrote, searched at its end.
+
+    Sources that exist only while a process runs (the operator's /metrics) are handed in
+    before it stops; files that must be among those searched (the operator's log) are
+    named, so a change of log location cannot make the check pass by searching nothing.
+    """
+
+    needles: Mapping[str, bytes]
+    captured: dict[str, bytes]
+    required_files: list[Path]
+
+    @classmethod
+    def for_credential(cls, host: str, username: str, password: str) -> SessionAudit:
+        return cls(secret_needles(host, username, password), {}, [])
+
+    def capture(self, where: str, text: str) -> None:
+        self.captured[where] = text.encode()
+
+    def require_file(self, path: Path) -> None:
+        self.required_files.append(path)
+
+    def leaks(self, logdir: Path, live: Mapping[str, str]) -> list[Leak]:
+        """Leaks in the log folder, the live sources (events, statuses) and the captures."""
+        missing = [p for p in self.required_files if p not in scanned_files(logdir)]
+        if missing:
+            raise AssertionError(f"files the audit must search are missing: {missing}")
+        found = leaks_in_tree(logdir, self.needles)
+        for where, text in {**live, **{k: v.decode() for k, v in self.captured.items()}}.items():
+            found += leaks_in_text(where, text.encode(), self.needles)
+        return found

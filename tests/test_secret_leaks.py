@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from e2e import secret_leaks
 from e2e.secret_leaks import (
+    SessionAudit,
     dockerconfigjson,
     leaks_in_text,
     leaks_in_tree,
@@ -61,3 +62,25 @@ def test_text_sources_and_secret_shape() -> None:
     assert isinstance(data, dict)
     assert base64.b64decode(data[".dockerconfigjson"]).decode() == config
     assert data[".dockerconfigjson"].encode() == NEEDLES["base64 dockerconfigjson"]
+
+
+def test_session_audit_finds_captures_live_sources_and_files(tmp_path: Path) -> None:
+    """The per-session audit (e2e/conftest.py) sees the operator's captured /metrics, the
+    live Events/statuses it is handed, and the log folder."""
+    (tmp_path / "operator.log").write_text("clean\n")
+    audit = SessionAudit.for_credential("127.0.0.1:5001", "modeluser", "pa55-word-xyz")
+    audit.require_file(tmp_path / "operator.log")
+    assert audit.leaks(tmp_path, {"events": "{}"}) == []
+    audit.capture("/metrics", f'm{{v="{NEEDLES["password"].decode()}"}} 1')
+    live = {"modeldeployments": NEEDLES["dockerconfigjson"].decode()}
+    found = {(leak.where, leak.form) for leak in audit.leaks(tmp_path, live)}
+    assert {("/metrics", "password"), ("modeldeployments", "dockerconfigjson")} <= found
+    assert {where for where, _ in found} == {"/metrics", "modeldeployments"}
+
+
+def test_session_audit_refuses_to_pass_without_its_required_files(tmp_path: Path) -> None:
+    """A moved operator log must not make the audit pass by searching nothing."""
+    audit = SessionAudit.for_credential("127.0.0.1:5001", "modeluser", "pa55-word-xyz")
+    audit.require_file(tmp_path / "operator.log")
+    with pytest.raises(AssertionError, match="missing"):
+        audit.leaks(tmp_path, {})
