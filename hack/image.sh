@@ -36,19 +36,15 @@ fi
 
 CACHE=${MODELPREFETCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modelprefetch}/image
 mkdir -p "$CACHE"
-# Builds take the cache's lock exclusively, pushes share it: parallel e2e sessions (and
-# worktrees with other sources) queue only while something is being built, never behind
-# each other's pushes.
-exec 9>"$CACHE/lock"
-flock 9
-cat >"$CACHE/storage.conf" <<EOF
+# Written whole and renamed: several sessions may start at once (shared lock below).
+cat >"$CACHE/storage.conf.$$" <<EOF
 [storage]
 driver = "overlay"
 graphroot = "$CACHE/storage"
 runroot = "$CACHE/run"
 EOF
+mv "$CACHE/storage.conf.$$" "$CACHE/storage.conf"
 export CONTAINERS_STORAGE_CONF=$CACHE/storage.conf
-buildah rm --all >/dev/null # working containers an interrupted run left (we hold the lock)
 started=$(date +%s)
 
 # Untag older builds of the same local name (their inputs changed since).
@@ -95,6 +91,28 @@ BASE_RECIPE="mmdebstrap --variant=essential bookworm +merged-usr: $BASE_PACKAGES
 base_key=$(printf '%s\n' "$BASE_RECIPE" "${BASE_SOURCES[@]}" "${MMDEBSTRAP_OPTS[@]}" |
   sha256sum | cut -c1-16)
 BASE=localhost/modelprefetch-base:$base_key
+# --- the image: the Dockerfile, keyed by everything that goes into it --------------------
+context_files() {
+  printf '%s\n' Dockerfile .dockerignore pyproject.toml README.md hack/image.sh
+  find operator -type f ! -path '*/__pycache__/*' ! -name '*.pyc' ! -path '*.egg-info/*' | LC_ALL=C sort
+}
+image_key=$( (
+  echo "$BASE"
+  context_files | while read -r f; do sha256sum "$f"; done
+) | sha256sum | cut -c1-16)
+BUILT=localhost/modelprefetch-build:$image_key
+BUILDER=localhost/modelprefetch-builder:$image_key
+
+# Builds take the cache's lock exclusively, cache hits and pushes share it: parallel e2e
+# sessions (and worktrees with other sources) queue only while something is being built.
+exec 9>"$CACHE/lock"
+flock -s 9
+if [[ -n "${IMAGE_REBUILD:-}" ]] || ! buildah inspect --type image "$BASE" >/dev/null 2>&1 ||
+  ! buildah inspect --type image "$BUILT" >/dev/null 2>&1; then
+  flock 9 # something to build: alone in the cache
+  buildah rm --all >/dev/null # working containers an interrupted run left (we hold the lock)
+fi
+
 if buildah inspect --type image "$BASE" >/dev/null 2>&1; then
   echo "base $BASE: cached"
 else
@@ -113,17 +131,7 @@ else
   echo "base $BASE: built in $(($(date +%s) - started))s"
 fi
 
-# --- the image: the Dockerfile, keyed by everything that goes into it --------------------
-context_files() {
-  printf '%s\n' Dockerfile .dockerignore pyproject.toml README.md hack/image.sh
-  find operator -type f ! -path '*/__pycache__/*' ! -name '*.pyc' ! -path '*.egg-info/*' | LC_ALL=C sort
-}
-image_key=$( (
-  echo "$BASE"
-  context_files | while read -r f; do sha256sum "$f"; done
-) | sha256sum | cut -c1-16)
-BUILT=localhost/modelprefetch-build:$image_key
-BUILDER=localhost/modelprefetch-builder:$image_key
+# --- the image (its key is computed above) ---------------------------------------------
 if [[ -z "${IMAGE_REBUILD:-}" ]] && buildah inspect --type image "$BUILT" >/dev/null 2>&1; then
   echo "image $BUILT: cached (no input changed)"
 else
