@@ -8,8 +8,8 @@ running operator and its webhook, with nothing but loopback:
   has EXPIRED before the ModelDeployment exists, so it verifies only because the
   timestamp proves when it was used -> Verified -> prefetched, pods admitted; cosign
   itself verifies the same signature offline with the same trusted_root.json;
-* wrong identity, wrong issuer, a certificate from an untrusted CA -> UntrustedSigner,
-  pulled nowhere, pods denied;
+* wrong identity, wrong issuer, a certificate from an untrusted CA, a timestamp from an
+  untrusted timestamp authority -> UntrustedSigner, pulled nowhere, pods denied;
 * a model folder signed with the `model-signing` library (model.sig inside, key-based)
   -> Verified, the message naming model.sig; a file changed after model signing (and
   the manifest still cosign-signed) -> ModelDigestMismatch, pulled nowhere, denied.
@@ -175,12 +175,17 @@ def test_wrong_identity_issuer_or_ca_is_pulled_nowhere_and_pods_denied(
         "wrong-issuer": (trusted, IDENTITY, "https://evil.example", "'https://evil.example'"),
         "untrusted-ca": (rogue, IDENTITY, ISSUER, "does not chain to a CA of ConfigMap"),
     }
-    with timestamp_authority(operator.logdir) as tsa:
+    untrusted_tsa = "the timestamp is not by a timestamp authority of ConfigMap sigstore-root"
+    with timestamp_authority(operator.logdir) as tsa, timestamp_authority(operator.logdir) as other:
         root = trusted_root_json([trusted], [tsa.chain])
         for name, (ca, identity, issuer, _) in cases.items():
             model = make_model_dir(tmp_path / name, seed=unique + name)
             digest = push_model(model, f"{repo}:{name}")
             _sign(cosign, ca, tsa, f"{repo}@{digest}", name, identity=identity, issuer=issuer)
+        # a trusted certificate, but the time comes from a timestamp authority not trusted
+        digest = push_model(make_model_dir(tmp_path / "tsa", seed=unique), f"{repo}:tsa")
+        _sign(cosign, trusted, other, f"{repo}@{digest}", "untrusted-tsa")
+        cases["untrusted-tsa"] = (trusted, IDENTITY, ISSUER, untrusted_tsa)
     pool = f"klb-{unique}"
     nodes = [f"klb-{unique}-{i}" for i in range(2)]
     make_pool(cluster, nodes, pool)
@@ -188,7 +193,8 @@ def test_wrong_identity_issuer_or_ca_is_pulled_nowhere_and_pods_denied(
     try:
         apply(cluster, _root_configmap(namespace, "sigstore-root", root))
         for name in cases:
-            md = model_deployment(name, namespace, f"{repo}:{name}", pool, model=_keyless())
+            tag = "tsa" if name == "untrusted-tsa" else name
+            md = model_deployment(name, namespace, f"{repo}:{tag}", pool, model=_keyless())
             apply(cluster, md)
         for name, (*_, tell) in cases.items():
             cond = wait_reason(cluster, namespace, name, "Verified", "UntrustedSigner", 120)
