@@ -5,12 +5,16 @@ verification agreeing with it."""
 
 from __future__ import annotations
 
+import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import model_signing
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from modelprefetch.oci.artifact import ResolvedArtifact
 from modelprefetch.oci.client import RegistryClient
@@ -20,6 +24,7 @@ from modelprefetch.oci.resolve import resolve
 from modelprefetch.verify import Reason, load_public_keys
 from modelprefetch.verify.check import verify_model_signature
 from modelprefetch.verify.keys import PublicKey
+from modelprefetch.verify.modelsig import pae
 from tests.oci.fakeregistry import FakeRegistry
 from tests.oci.modeldir import make_model_dir
 from tests.verify.signing import new_key, public_pem
@@ -139,3 +144,51 @@ async def test_tar_packed_model_sig_is_signature_invalid(
     outcome = await verify_model_signature(client, artifact, keys, required=False)
     assert outcome is not None and outcome.reason is Reason.SIGNATURE_INVALID
     assert "must be a raw layer" in outcome.message
+
+
+def _resign(folder: Path, key_pem: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Edit model.sig's statement and sign it again with the same key (DSSE PAE), as a
+    signer with a buggy or malicious tool would: the signature verifies, the content lies."""
+    signature = folder / "model.sig"
+    bundle = json.loads(signature.read_text())
+    envelope = bundle["dsseEnvelope"]
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    edit(statement)
+    body = json.dumps(statement).encode()
+    key = serialization.load_pem_private_key(key_pem.read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    sig = key.sign(pae(envelope["payloadType"], body), ec.ECDSA(hashes.SHA256()))
+    envelope["payload"] = base64.b64encode(body).decode()
+    envelope["signatures"] = [{"sig": base64.b64encode(sig).decode(), "keyid": ""}]
+    signature.write_text(json.dumps(bundle))
+
+
+def _drop_first_resource(statement: dict[str, Any]) -> None:
+    statement["predicate"]["resources"].pop(0)  # subject digest no longer matches
+
+
+def _other_predicate(statement: dict[str, Any]) -> None:
+    statement["predicateType"] = "https://slsa.dev/provenance/v1"
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (_drop_first_resource, "the subject digest is not the digest of the listed files"),
+        (_other_predicate, "holds no model-signing v1.0 statement"),
+    ],
+)
+async def test_signed_but_inconsistent_statement_is_signature_invalid(
+    tmp_path: Path,
+    registry: FakeRegistry,
+    client: RegistryClient,
+    edit: Callable[[dict[str, Any]], None],
+    expected: str,
+) -> None:
+    folder = make_model_dir(tmp_path / "model")
+    keys = _sign_folder(folder, tmp_path)
+    _resign(folder, tmp_path / "signer.pem", edit)
+    artifact = await _push(folder, registry, client)
+    outcome = await verify_model_signature(client, artifact, keys, required=False)
+    assert outcome is not None and outcome.reason is Reason.SIGNATURE_INVALID
+    assert expected in outcome.message
