@@ -176,16 +176,19 @@ def test_wrong_identity_issuer_or_ca_is_pulled_nowhere_and_pods_denied(
         "untrusted-ca": (rogue, IDENTITY, ISSUER, "does not chain to a CA of ConfigMap"),
     }
     untrusted_tsa = "the timestamp is not by a timestamp authority of ConfigMap sigstore-root"
-    with timestamp_authority(operator.logdir) as tsa, timestamp_authority(operator.logdir) as other:
+    with timestamp_authority(operator.logdir) as tsa:
         root = trusted_root_json([trusted], [tsa.chain])
         for name, (ca, identity, issuer, _) in cases.items():
             model = make_model_dir(tmp_path / name, seed=unique + name)
             digest = push_model(model, f"{repo}:{name}")
             _sign(cosign, ca, tsa, f"{repo}@{digest}", name, identity=identity, issuer=issuer)
-        # a trusted certificate, but the time comes from a timestamp authority not trusted
+    # a trusted certificate, but the time comes from a timestamp authority not trusted
+    # (the in-memory signer of a new server has a new chain)
+    with timestamp_authority(operator.logdir) as other:
+        assert other.chain[0] != tsa.chain[0]
         digest = push_model(make_model_dir(tmp_path / "tsa", seed=unique), f"{repo}:tsa")
         _sign(cosign, trusted, other, f"{repo}@{digest}", "untrusted-tsa")
-        cases["untrusted-tsa"] = (trusted, IDENTITY, ISSUER, untrusted_tsa)
+    cases["untrusted-tsa"] = (trusted, IDENTITY, ISSUER, untrusted_tsa)
     pool = f"klb-{unique}"
     nodes = [f"klb-{unique}-{i}" for i in range(2)]
     make_pool(cluster, nodes, pool)
