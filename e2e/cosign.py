@@ -17,14 +17,17 @@ PASSWORD = "test-only-cosign-password"  # encrypts the test's throwaway private 
 DEAD_PROXY = "http://127.0.0.1:9"  # discard port: nothing listens, requests fail at once
 
 
+def pinned_tool(variable: str, name: str) -> Path:
+    """<name>-<version> from the build cache, the version pinned in build.sh."""
+    match = re.search(rf'{variable}="\$\{{{variable}:-(v[0-9.]+)\}}"', BUILD_SCRIPT.read_text())
+    if match is None:
+        raise RuntimeError(f"no {variable} in {BUILD_SCRIPT}")
+    return tool_path(f"{name}-{match.group(1)}")
+
+
 def cosign_binary() -> Path:
     """cosign-<version> from the build cache, the version pinned in build.sh."""
-    match = re.search(
-        r'COSIGN_VERSION="\$\{COSIGN_VERSION:-(v[0-9.]+)\}"', BUILD_SCRIPT.read_text()
-    )
-    if match is None:
-        raise RuntimeError(f"no COSIGN_VERSION in {BUILD_SCRIPT}")
-    return tool_path(f"cosign-{match.group(1)}")
+    return pinned_tool("COSIGN_VERSION", "cosign")
 
 
 @dataclass
@@ -86,4 +89,23 @@ class Cosign:
             return self.run(
                 *args, "--registry-referrers-mode=oci-1-1", image, COSIGN_EXPERIMENTAL="1"
             )
+        return self.run(*args, image)
+
+    def sign_keyless(
+        self,
+        keys: KeyPair,
+        certificate: Path,
+        chain: Path,
+        image: str,
+        *,
+        timestamp_url: str | None = None,
+    ) -> str:
+        """Sign `image` as keyless signing does, without Fulcio or Rekor: the key's
+        certificate (from the test's local CA) and its chain go into the signature's
+        annotations, an RFC 3161 timestamp from `timestamp_url` (a local TSA) too."""
+        args = ["sign", "--key", str(keys.private), "--tlog-upload=false", "-y"]
+        args += ["--allow-insecure-registry", "--allow-http-registry"]
+        args += ["--certificate", str(certificate), "--certificate-chain", str(chain)]
+        if timestamp_url:
+            args += ["--timestamp-server-url", timestamp_url]
         return self.run(*args, image)

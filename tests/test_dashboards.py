@@ -105,6 +105,8 @@ def _populate() -> None:
     metrics.observe_reconcile(0.05, error=False)
     metrics.observe_webhook(metrics.WEBHOOK_MUTATE_PODS, metrics.DECISION_PATCHED, 0.002)
     metrics.observe_webhook(metrics.WEBHOOK_VALIDATE_MODELDEPLOYMENTS, "allowed", 0.001)
+    metrics.observe_verification(NAMESPACE, MODEL, "UntrustedSigner", 0.03)
+    metrics.observe_verification(NAMESPACE, MODEL, "Verified", 0.02)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -16,6 +16,8 @@ ORAS_VERSION="${ORAS_VERSION:-v1.3.6}"
 # Not in the stamp on purpose: adding it would rebuild everything above in a new folder.
 # The binary is named after its version instead, so a bump builds the new one.
 COSIGN_VERSION="${COSIGN_VERSION:-v2.6.5}"
+# sigstore's RFC 3161 timestamp authority (keyless verification e2e); same naming rule.
+TSA_VERSION="${TSA_VERSION:-v1.2.9}"
 
 stamp="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_ctrd-${CONTAINERD_VERSION}_helm-${HELM_VERSION}_crane-${CRANE_VERSION}_oras-${ORAS_VERSION}"
 CACHE_ROOT="${MODELPREFETCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modelprefetch}"
@@ -195,6 +197,12 @@ if ! have "cosign-${COSIGN_VERSION}"; then
   log "cosign ${COSIGN_VERSION}"
   GOBIN="$work/cosign-bin" go install -ldflags="-s -w" "github.com/sigstore/cosign/v2/cmd/cosign@${COSIGN_VERSION}"
   mv "$work/cosign-bin/cosign" "$BIN_DIR/cosign-${COSIGN_VERSION}"
+fi
+# timestamp-server timestamps keyless test signatures (spec.model.verify.keyless).
+if ! have "timestamp-server-${TSA_VERSION}"; then
+  log "timestamp-authority ${TSA_VERSION}"
+  GOBIN="$work/tsa-bin" go install -ldflags="-s -w" "github.com/sigstore/timestamp-authority/cmd/timestamp-server@${TSA_VERSION}"
+  mv "$work/tsa-bin/timestamp-server" "$BIN_DIR/timestamp-server-${TSA_VERSION}"
 fi
 log "all binaries in $BIN_DIR"
 echo "$BIN_DIR"

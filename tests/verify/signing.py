@@ -41,7 +41,11 @@ def payload_for(repo_ref: str, digest: str) -> bytes:
 
 
 def signature_manifest(
-    registry: FakeRegistry, repo: str, payload: bytes, signature: bytes | str
+    registry: FakeRegistry,
+    repo: str,
+    payload: bytes,
+    signature: bytes | str,
+    annotations: dict[str, str] | None = None,
 ) -> dict[str, object]:
     encoded = signature if isinstance(signature, str) else base64.b64encode(signature).decode()
     config = registry.put_blob(repo, EMPTY_CONFIG)
@@ -59,7 +63,10 @@ def signature_manifest(
                 "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
                 "digest": layer,
                 "size": len(payload),
-                "annotations": {"dev.cosignproject.cosign/signature": encoded},
+                "annotations": {
+                    "dev.cosignproject.cosign/signature": encoded,
+                    **(annotations or {}),
+                },
             }
         ],
     }
@@ -72,10 +79,12 @@ def sign(
     key: ec.EllipticCurvePrivateKey,
     *,
     payload_digest: str | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> None:
     """Store a cosign signature of `digest` under its .sig tag (payload naming
-    `payload_digest` instead when given: a signature copied from another digest)."""
+    `payload_digest` instead when given: a signature copied from another digest;
+    `annotations`: cosign's keyless certificate/chain/timestamp ones)."""
     payload = payload_for(f"{registry.host}/{repo}", payload_digest or digest)
     signature = key.sign(payload, ec.ECDSA(hashes.SHA256()))
-    manifest = signature_manifest(registry, repo, payload, signature)
+    manifest = signature_manifest(registry, repo, payload, signature, annotations)
     registry.put_manifest(repo, manifest, digest.replace(":", "-") + ".sig")

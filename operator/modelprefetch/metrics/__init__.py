@@ -16,6 +16,9 @@ stay in one place.
       modelprefetch_model_nodes_by_phase{phase}       gauge      nodes per progress phase
       modelprefetch_pull_duration_seconds             histogram  kubelet pull time (Pulled event)
       modelprefetch_pull_bytes                        histogram  bytes pulled (Pulled event)
+      modelprefetch_model_verified                    gauge      1 digest verified, 0 not
+      modelprefetch_verifications_total{result}       counter    verifications by result (reason)
+      modelprefetch_verify_duration_seconds           histogram  signature verification time
     per node (labels namespace, model, node; record_node_states() keeps the set exact)
       modelprefetch_node_state{state}                 gauge      1 for the node's current state
       modelprefetch_node_prefetch_duration_seconds    gauge      last prefetch time on the node
@@ -33,6 +36,7 @@ stay in one place.
     registry.py   the registry and the /metrics endpoint
     models.py     per-ModelDeployment and per-node series
     operator.py   reconciles, admission reviews, leadership, build info
+    verification.py  spec.model.verify verdicts
 """
 
 from modelprefetch.metrics.models import (
@@ -65,6 +69,7 @@ from modelprefetch.metrics.operator import (
     set_leader,
 )
 from modelprefetch.metrics.registry import REGISTRY, start_metrics_server
+from modelprefetch.metrics.verification import observe_verification
 
 __all__ = [
     "DECISION_ALLOWED",
@@ -88,6 +93,7 @@ __all__ = [
     "observe_pulls",
     "observe_reconcile",
     "observe_resolve",
+    "observe_verification",
     "observe_webhook",
     "record_model_state",
     "record_node_states",

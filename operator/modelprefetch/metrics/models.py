@@ -13,6 +13,7 @@ from typing import Final
 from prometheus_client import Counter, Gauge, Histogram
 
 from modelprefetch.metrics.registry import REGISTRY
+from modelprefetch.metrics.verification import PER_MODEL_VERIFICATION
 
 NODE_STATES: Final = ("ready", "pulling", "waiting", "failed")
 """States a node can be in for one model; `desired` is reported apart."""
@@ -248,6 +249,7 @@ _PER_MODEL: Final = (
     MODEL_NODES_BY_PHASE,
     PULL_DURATION,
     PULL_BYTES,
+    *PER_MODEL_VERIFICATION,
 )
 
 

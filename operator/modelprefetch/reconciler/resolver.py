@@ -166,10 +166,14 @@ async def refresh(
             artifact = await resolve(client, spec.model.reference)
             verification = None
             if verification_required(spec, require_verification):  # before any rollout
+                verify_started = time.monotonic()
                 verification = await verify_artifact(
                     kube, client, namespace, spec, artifact, resolution.verification
                 )
                 verification = await with_derived_proof(client, artifact, verification)
+                seconds = time.monotonic() - verify_started
+                reason = verification.reason if verification else "VerificationError"
+                metrics.observe_verification(namespace, name, reason, seconds)
     except ModelPrefetchError as exc:
         resolution.key = key
         _fail(resolution, spec.model.reference, exc, now)

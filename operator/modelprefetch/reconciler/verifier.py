@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from modelprefetch.api.v1alpha1 import ModelDeploymentSpec
-from modelprefetch.api.verification import PublicKeySource
+from modelprefetch.api.verification import KeylessSigner, PublicKeySource, TrustedRootSource
 from modelprefetch.core.world import Verification
 from modelprefetch.errors import KubernetesError, KubernetesNotFoundError
 from modelprefetch.k8s.client import KubeClient
@@ -23,10 +23,14 @@ from modelprefetch.oci.artifact import ResolvedArtifact
 from modelprefetch.oci.client import RegistryClient
 from modelprefetch.oci.reference import parse_reference
 from modelprefetch.verify import Outcome, PublicKey, Reason, load_public_keys, verify_digest
+from modelprefetch.verify.check import verify_model_signature
 from modelprefetch.verify.derived import prove_derived
+from modelprefetch.verify.keyless import KeylessPolicy, Matcher
 from modelprefetch.verify.keys import InvalidKeyError
+from modelprefetch.verify.trustroot import TrustedRootError, load_trusted_root
 
 MAX_KEY_BYTES = 64 * 1024  # PEM text per entry; a public key is a few hundred bytes
+MAX_TRUSTED_ROOT_BYTES = 1024 * 1024  # sigstore's public trusted_root.json is ~10 KiB
 
 
 class KeySourceError(Exception):
@@ -60,15 +64,25 @@ async def verify_artifact(
             False,
             Reason.VERIFICATION_REQUIRED,
             "The cluster requires verified models (verification.required in the chart): "
-            "set spec.model.verify.publicKeys to the keys that sign this model",
+            "set spec.model.verify.publicKeys (or keyless) to who signs this model",
         )
     try:
         keys = [
             key for source in policy.public_keys for key in await _keys(kube, namespace, source)
         ]
+        keyless = [await _keyless(kube, namespace, signer) for signer in policy.keyless]
     except KeySourceError as exc:
         return Verification(digest, False, exc.reason, exc.message)
-    outcome = await verify_digest(client, parse_reference(artifact.pinned_reference), digest, keys)
+    ref = parse_reference(artifact.pinned_reference)
+    outcome = await verify_digest(client, ref, digest, keys, keyless)
+    if outcome.verified:
+        required = policy.model_signature == "Required"
+        model = await verify_model_signature(client, artifact, keys, required=required)
+        if model is not None and not model.verified:
+            outcome = model
+        elif model is not None:
+            message = f"{outcome.message}; {model.evidence}"
+            outcome = replace(outcome, message=message)
     if (
         outcome.reason is Reason.VERIFICATION_ERROR
         and previous is not None
@@ -104,8 +118,42 @@ def _verdict(outcome: Outcome) -> Verification:
     return Verification(outcome.digest, outcome.verified, outcome.reason, outcome.message)
 
 
+async def _keyless(kube: KubeClient, namespace: str, signer: KeylessSigner) -> KeylessPolicy:
+    source = signer.trusted_root
+    text = await _read(kube, namespace, source, MAX_TRUSTED_ROOT_BYTES, trusted_root=True)
+    try:
+        root = load_trusted_root(text, source.describe())
+    except TrustedRootError as exc:
+        raise KeySourceError(
+            Reason.INVALID_TRUSTED_ROOT, f"{exc} (namespace {namespace})"
+        ) from None
+    return KeylessPolicy(
+        root,
+        Matcher(signer.identity, signer.identity_reg_exp),
+        Matcher(signer.issuer, signer.issuer_reg_exp),
+    )
+
+
 async def _keys(kube: KubeClient, namespace: str, source: PublicKeySource) -> list[PublicKey]:
+    pem = await _read(kube, namespace, source, MAX_KEY_BYTES, trusted_root=False)
+    try:
+        return load_public_keys(pem, source.describe())
+    except InvalidKeyError as exc:
+        raise KeySourceError(Reason.INVALID_PUBLIC_KEY, f"{exc} (namespace {namespace})") from None
+
+
+async def _read(
+    kube: KubeClient,
+    namespace: str,
+    source: PublicKeySource | TrustedRootSource,
+    limit: int,
+    *,
+    trusted_root: bool,
+) -> bytes:
+    """One entry of a Secret/ConfigMap; KeySourceError when missing, unreadable, too big."""
     where = f"{source.describe()} in namespace {namespace}"
+    missing = Reason.TRUSTED_ROOT_NOT_FOUND if trusted_root else Reason.PUBLIC_KEY_NOT_FOUND
+    invalid = Reason.INVALID_TRUSTED_ROOT if trusted_root else Reason.INVALID_PUBLIC_KEY
     resource, name = (
         (SECRETS, source.secret_name)
         if source.secret_name
@@ -115,23 +163,20 @@ async def _keys(kube: KubeClient, namespace: str, source: PublicKeySource) -> li
     try:
         obj = await kube.get(resource, name, namespace)
     except KubernetesNotFoundError:
-        raise KeySourceError(Reason.PUBLIC_KEY_NOT_FOUND, f"{where} not found") from None
+        raise KeySourceError(missing, f"{where} not found") from None
     except KubernetesError as exc:
         if exc.status != 403:
             raise
         raise KeySourceError(
-            Reason.PUBLIC_KEY_NOT_FOUND,
+            missing,
             f"{where}: the operator may not read it (RBAC); grant get on it to the operator",
         ) from None
-    pem = _entry(obj, source.key, secret=resource is SECRETS)
-    if pem is None:
-        raise KeySourceError(Reason.PUBLIC_KEY_NOT_FOUND, f"{where} has no entry {source.key!r}")
-    if len(pem) > MAX_KEY_BYTES:
-        raise KeySourceError(Reason.INVALID_PUBLIC_KEY, f"{where} is over {MAX_KEY_BYTES} bytes")
-    try:
-        return load_public_keys(pem, source.describe())
-    except InvalidKeyError as exc:
-        raise KeySourceError(Reason.INVALID_PUBLIC_KEY, f"{exc} (namespace {namespace})") from None
+    text = _entry(obj, source.key, secret=resource is SECRETS)
+    if text is None:
+        raise KeySourceError(missing, f"{where} has no entry {source.key!r}")
+    if len(text) > limit:
+        raise KeySourceError(invalid, f"{where} is over {limit} bytes")
+    return text
 
 
 def _entry(obj: Mapping[str, Any], key: str, *, secret: bool) -> bytes | None:

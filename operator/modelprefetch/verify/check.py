@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from modelprefetch.errors import ModelPrefetchError, RegistryNotFoundError
+from modelprefetch.oci.artifact import LayerFormat, ResolvedArtifact
 from modelprefetch.oci.client import RegistryClient
-from modelprefetch.oci.reference import Reference
+from modelprefetch.oci.reference import Reference, parse_reference
 from modelprefetch.verify.cosign import (
     MAX_PAYLOAD_BYTES,
     PayloadError,
@@ -21,23 +22,44 @@ from modelprefetch.verify.cosign import (
     signed_digest,
 )
 from modelprefetch.verify.discover import find_signatures, signature_tag
+from modelprefetch.verify.keyless import (
+    CertificateLayer,
+    KeylessError,
+    KeylessPolicy,
+    check_keyless,
+)
 from modelprefetch.verify.keys import PublicKey
+from modelprefetch.verify.modelsig import (
+    MAX_SIGNATURE_BYTES,
+    SIGNATURE_FILE,
+    check_model_signature,
+    signature_layer,
+)
 from modelprefetch.verify.outcome import Outcome, Reason
 
 
 async def verify_digest(
-    client: RegistryClient, ref: Reference, digest: str, keys: Sequence[PublicKey]
+    client: RegistryClient,
+    ref: Reference,
+    digest: str,
+    keys: Sequence[PublicKey],
+    keyless: Sequence[KeylessPolicy] = (),
 ) -> Outcome:
-    """Verify the cosign signatures of `digest` in `ref`'s repository against `keys`."""
+    """Verify the cosign signatures of `digest` in `ref`'s repository: made with one of
+    `keys`, or keyless with a certificate one of the `keyless` policies trusts."""
     try:
-        return await _verify(client, ref, digest, keys)
+        return await _verify(client, ref, digest, keys, list(keyless))
     except ModelPrefetchError as exc:
         message = f"Cannot read the signatures of {digest} from {ref.name}: {exc.message}"
         return Outcome(digest, Reason.VERIFICATION_ERROR, message)
 
 
 async def _verify(
-    client: RegistryClient, ref: Reference, digest: str, keys: Sequence[PublicKey]
+    client: RegistryClient,
+    ref: Reference,
+    digest: str,
+    keys: Sequence[PublicKey],
+    keyless: list[KeylessPolicy],
 ) -> Outcome:
     manifests = await find_signatures(client, ref, digest)
     if not manifests:
@@ -48,7 +70,7 @@ async def _verify(
             f"{signature_tag(digest)} tag, no signature referrer): "
             "sign it with `cosign sign --key`",
         )
-    seen, invalid = 0, []
+    seen, invalid, untrusted = 0, [], list[str]()
     for found in manifests:
         for layer in signature_layers(found.manifest.document):
             seen += 1
@@ -66,7 +88,21 @@ async def _verify(
                 invalid.append(f"{found.where}: payload blob {layer.payload_digest} is missing")
                 continue
             signer = next((k for k in keys if k.verifies(layer.signature, payload)), None)
-            if signer is None:
+            evidence = ""
+            if signer is not None:
+                evidence = f"key {signer.fingerprint} ({signer.source})"
+            elif layer.certificate and keyless:
+                try:
+                    evidence = check_keyless(
+                        CertificateLayer(layer.certificate, layer.timestamp),
+                        layer.signature,
+                        payload,
+                        keyless,
+                    )
+                except KeylessError as exc:
+                    (invalid if exc.invalid else untrusted).append(f"{found.where}: {exc}")
+                    continue
+            if not evidence:
                 continue
             try:
                 named = signed_digest(payload)
@@ -76,9 +112,7 @@ async def _verify(
             if named != digest:
                 invalid.append(f"{found.where}: signed payload names {named}, not {digest}")
                 continue
-            evidence = (
-                f"cosign signature in {found.where}, key {signer.fingerprint} ({signer.source})"
-            )
+            evidence = f"cosign signature in {found.where}, {evidence}"
             return Outcome(digest, Reason.VERIFIED, f"{digest} is signed: {evidence}", evidence)
     if invalid:
         return Outcome(
@@ -90,9 +124,57 @@ async def _verify(
             Reason.SIGNATURE_MISSING,
             f"{ref.name}@{digest}: the signature manifests hold no cosign signature layer",
         )
+    if untrusted:
+        return Outcome(
+            digest,
+            Reason.UNTRUSTED_SIGNER,
+            f"{ref.name}@{digest} has {seen} signatures, no trusted signer: "
+            + "; ".join(untrusted[:3]),
+        )
     names = ", ".join(f"{k.fingerprint} ({k.source})" for k in keys)
+    names += "".join(f", keyless {p.describe()}" for p in keyless)
     return Outcome(
         digest,
         Reason.UNTRUSTED_SIGNER,
-        f"{ref.name}@{digest} has {seen} signatures, none made with a configured key: {names}",
+        f"{ref.name}@{digest} has {seen} signatures, none made with a configured key: "
+        + names.lstrip(", "),
     )
+
+
+async def verify_model_signature(
+    client: RegistryClient,
+    artifact: ResolvedArtifact,
+    keys: Sequence[PublicKey],
+    *,
+    required: bool,
+) -> Outcome | None:
+    """The OpenSSF model signature (model.sig) check: None when the model has none and
+    none is required, else the verdict (Verified with the evidence, or why not)."""
+    digest, ref = artifact.digest, parse_reference(artifact.pinned_reference)
+    layer = signature_layer(artifact.layers)
+    if layer is None:
+        if not required:
+            return None
+        return Outcome(
+            digest,
+            Reason.SIGNATURE_MISSING,
+            f"{ref.name}@{digest} carries no {SIGNATURE_FILE} (OpenSSF model signing), and "
+            "spec.model.verify.modelSignature is Required: sign the model folder with "
+            "`model_signing sign key` before packing it",
+        )
+    if layer.layer_format is not LayerFormat.RAW or layer.size > MAX_SIGNATURE_BYTES:
+        return Outcome(
+            digest,
+            Reason.SIGNATURE_INVALID,
+            f"{SIGNATURE_FILE} of {ref.name}@{digest} is a {layer.layer_format} layer of "
+            f"{layer.size} bytes; it must be a raw layer under {MAX_SIGNATURE_BYTES} bytes",
+        )
+    try:
+        bundle = await client.get_blob(ref, layer.digest, max_bytes=MAX_SIGNATURE_BYTES)
+    except ModelPrefetchError as exc:
+        return Outcome(
+            digest, Reason.VERIFICATION_ERROR, f"Cannot read {SIGNATURE_FILE}: {exc.message}"
+        )
+    verdict = check_model_signature(bundle, artifact.layers, list(keys))
+    message = f"{ref.name}@{digest}: {verdict.message}"
+    return Outcome(digest, verdict.reason, message, verdict.message)

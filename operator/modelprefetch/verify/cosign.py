@@ -17,6 +17,8 @@ from typing import Any
 
 SIMPLE_SIGNING_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
+CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"  # keyless: the signing cert (PEM)
+TIMESTAMP_ANNOTATION = "dev.sigstore.cosign/rfc3161timestamp"  # {"SignedRFC3161Timestamp": b64}
 SIGNATURE_ARTIFACT_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json"
 PAYLOAD_TYPE = "cosign container image signature"
 MAX_PAYLOAD_BYTES = 64 * 1024  # a payload is a few hundred bytes; optional claims add some
@@ -34,6 +36,8 @@ class SignatureLayer:
     payload_digest: str
     payload_size: int
     signature: bytes  # decoded from the annotation; b"" when absent or not base64
+    certificate: str | None = None  # keyless signatures: the signing certificate (PEM)
+    timestamp: str | None = None  # the RFC 3161 timestamp annotation (JSON), if any
 
 
 def signature_layers(document: dict[str, Any]) -> list[SignatureLayer]:
@@ -50,8 +54,22 @@ def signature_layers(document: dict[str, Any]) -> list[SignatureLayer]:
             continue
         annotations = layer.get("annotations") or {}
         encoded = annotations.get(SIGNATURE_ANNOTATION) if isinstance(annotations, dict) else None
-        found.append(SignatureLayer(digest, size, _b64(encoded)))
+        if not isinstance(annotations, dict):
+            annotations = {}
+        found.append(
+            SignatureLayer(
+                digest,
+                size,
+                _b64(encoded),
+                _text(annotations.get(CERTIFICATE_ANNOTATION)),
+                _text(annotations.get(TIMESTAMP_ANNOTATION)),
+            )
+        )
     return found
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _b64(value: object) -> bytes:

@@ -18,6 +18,9 @@ class Reason(enum.StrEnum):
     PUBLIC_KEY_NOT_FOUND = "PublicKeyNotFound"  # the Secret/ConfigMap or its key is missing
     VERIFICATION_REQUIRED = "VerificationRequired"  # the cluster policy wants spec.model.verify
     DERIVED_IMAGE_UNTRUSTED = "DerivedImageUntrusted"  # not provably the verified content
+    TRUSTED_ROOT_NOT_FOUND = "TrustedRootNotFound"  # its Secret/ConfigMap or entry is missing
+    INVALID_TRUSTED_ROOT = "InvalidTrustedRoot"  # a keyless trusted_root.json that is unusable
+    MODEL_DIGEST_MISMATCH = "ModelDigestMismatch"  # layers differ from the signed model.sig
 
 
 @dataclass(frozen=True, slots=True)
