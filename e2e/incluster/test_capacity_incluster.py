@@ -19,19 +19,26 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from e2e.cluster import images
 from e2e.cluster.nodes import RealNodes
-from e2e.cluster.project_image import REPOSITORY, ProjectImage
-from e2e.cluster.realnode import LABEL_KEY, TOLERATION, ImageGC, RealNode
+from e2e.cluster.project_image import ProjectImage
 from e2e.cluster.registries import Registries
 from e2e.incluster.helm import Helm
+from e2e.incluster.smallnode import (
+    evicted,
+    fresh_namespace,
+    model_deployment,
+    node_prefetch_keys,
+    settled_used,
+    small_node,
+    summary_fs,
+    warm_up,
+)
 from e2e.models import push_model
 from e2e.operator_tests.helpers import apply, get_md, wait_for, wait_ready
 from e2e.realnode.helpers import RealNodeEnv, make_big_model, mount_pod, wait_terminated
@@ -39,15 +46,12 @@ from e2e.realnode.helpers import RealNodeEnv, make_big_model, mount_pod, wait_te
 MiB = 1024 * 1024
 IMAGE_FS_BYTES = 1024 * MiB
 FIT_MODEL_BYTES = 48 * MiB  # three 16 MiB shards of random bytes
-PREFETCH = "prefetch.modelprefetch.io/"
-# The kubelet's own default image GC on this node: a pull over 85% would delete images.
-KUBELET_DEFAULT_GC = ImageGC(high_percent=85, low_percent=80, minimum_age="2m")
 
 pytestmark = [pytest.mark.realnode, pytest.mark.timeout(1200)]
 
 
 @pytest.fixture(scope="module")
-def small_node(
+def small(
     incluster_nodes: RealNodes,
     installed: Helm,
     pod_registry: str,
@@ -55,105 +59,20 @@ def small_node(
     project_image: ProjectImage,
 ) -> Iterator[RealNodeEnv]:
     """A third real node with a 1 GiB image filesystem, labelled for this module only."""
-    label = f"cap-{uuid.uuid4().hex[:4]}"
-    node = incluster_nodes.add(
-        label,  # short: containerd's socket path under the node's workdir must stay < 104
-        label_value=label,
-        image_fs_bytes=IMAGE_FS_BYTES,
-        image_gc=KUBELET_DEFAULT_GC,
-    )
-    try:
-        node._write_hosts([pod_registry])  # as the pod_registry fixture does for the others
-        busybox = f"{registries.crane.host}/e2e/busybox:latest"
-        images.push(images.busybox_image(), busybox)
-        holder = f"{registries.crane.host}/{REPOSITORY}@{project_image.digest}"
-        yield RealNodeEnv(incluster_nodes.cluster, registries, node, busybox, holder, 0.0)
-    finally:
-        incluster_nodes.remove(node)
+    with small_node(
+        incluster_nodes, pod_registry, registries, project_image, IMAGE_FS_BYTES
+    ) as env:
+        yield env
 
 
 @pytest.fixture
-def cap_namespace(small_node: RealNodeEnv) -> Iterator[str]:
-    name = f"rn-cap-{uuid.uuid4().hex[:6]}"
-    small_node.cluster.kubectl("create", "namespace", name)
-    wait_for(  # pods are refused until the namespace's default ServiceAccount exists
-        "default ServiceAccount",
-        lambda: (
-            small_node.cluster.kubectl(
-                "get", "serviceaccount", "default", "-n", name, check=False
-            ).returncode
-            == 0
-        ),
-    )
-    try:
+def cap_namespace(small: RealNodeEnv) -> Iterator[str]:
+    with fresh_namespace(small) as name:
         yield name
-    finally:
-        small_node.cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
-
-
-def _md(name: str, namespace: str, reference: str, node: RealNode) -> dict[str, Any]:
-    return {
-        "apiVersion": "modelprefetch.io/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "model": {"reference": reference},
-            "nodes": {"nodeSelector": {LABEL_KEY: node.label_value}, "tolerations": [TOLERATION]},
-            "mount": {"path": f"/models/{name}"},
-        },
-    }
-
-
-def _summary_fs(env: RealNodeEnv) -> dict[str, int]:
-    """The kubelet's own view of its image filesystem (Summary API, read as admin)."""
-    raw = env.cluster.kubectl(
-        "get", "--raw", f"/api/v1/nodes/{env.node.name}/proxy/stats/summary"
-    ).stdout
-    fs = json.loads(raw)["node"]["runtime"]["imageFs"]
-    return {"capacity": int(fs["capacityBytes"]), "available": int(fs["availableBytes"])}
-
-
-def _warm_up(env: RealNodeEnv, namespace: str) -> None:
-    """Pull the holder and busybox images first, so later growth is the models' alone."""
-    pod = mount_pod(env, namespace, "warm", env.holder, image=env.holder, command=["true"])
-    pod["spec"]["containers"][0]["command"] = ["modelprefetch", "--help"]
-    pod["spec"]["initContainers"] = [{"name": "b", "image": env.busybox, "command": ["true"]}]
-    pod["spec"]["volumes"] = []
-    pod["spec"]["containers"][0]["volumeMounts"] = []
-    env.cluster.kubectl("create", "-f", "-", input=json.dumps(pod))
-    wait_terminated(env, namespace, "warm", 300)
-
-
-def _settled_used(env: RealNodeEnv) -> int:
-    """Used bytes once two reads a second apart agree (writes flushed)."""
-    last = -1
-    for _ in range(20):
-        used = env.node.image_fs_used()
-        if used == last:
-            return used
-        last = used
-        time.sleep(1)
-    return last
-
-
-def _node_prefetch_keys(env: RealNodeEnv) -> list[str]:
-    out = env.cluster.kubectl("get", "node", env.node.name, "-o", "json").stdout
-    return [k for k in json.loads(out)["metadata"].get("labels") or {} if k.startswith(PREFETCH)]
-
-
-def _evicted(env: RealNodeEnv) -> list[str]:
-    out = env.cluster.kubectl(
-        "get", "pods", "-A", "--field-selector", f"spec.nodeName={env.node.name}", "-o", "json"
-    ).stdout
-    return [
-        p["metadata"]["name"]
-        for p in json.loads(out)["items"]
-        if (p.get("status") or {}).get("reason") == "Evicted"
-    ]
 
 
 def test_fits_is_pulled_too_big_is_refused_nothing_evicted(
-    small_node: RealNodeEnv,
+    small: RealNodeEnv,
     pod_registry: str,
     cap_namespace: str,
     tmp_path: Path,
@@ -161,21 +80,23 @@ def test_fits_is_pulled_too_big_is_refused_nothing_evicted(
 ) -> None:
     """Storage factors measured; the model that fits is Ready; the one that does not is
     refused with InsufficientStorage and the numbers; no image or pod is lost."""
-    env, namespace, host = small_node, cap_namespace, small_node.registries.crane.host
+    env, namespace, host = small, cap_namespace, small.registries.crane.host
     # The operator pods resolve models at the same registry through the LAN relay.
     pod_host = pod_registry
     figures: dict[str, Any] = {"imageFsBytes": IMAGE_FS_BYTES}
-    _warm_up(env, namespace)
+    warm_up(env, namespace)
     images_before = env.node.image_refs()
 
     # 1. A model that fits: admitted, pulled (derived OCI image, tar layers), Ready.
     fit_ref = f"{host}/models/cap-fit-{namespace}:v1"
     push_model(make_big_model(tmp_path / "fit", FIT_MODEL_BYTES), fit_ref)
-    used0 = _settled_used(env)
-    apply(env.cluster, _md("fit", namespace, fit_ref.replace(host, pod_host), env.node))
+    used0 = settled_used(env)
+    apply(
+        env.cluster, model_deployment("fit", namespace, fit_ref.replace(host, pod_host), env.node)
+    )
     md = wait_ready(env.cluster, namespace, "fit", "1/1", timeout=300)
     size = int(md["status"]["resolved"]["sizeBytes"])
-    used1 = _settled_used(env)
+    used1 = settled_used(env)
     figures["fit"] = {"sizeBytes": size, "usedBefore": used0, "usedAfter": used1}
     figures["factorTar"] = round((used1 - used0) / size, 3)
     assert not md["status"].get("storageWaitingNodes"), md["status"]
@@ -188,19 +109,22 @@ def test_fits_is_pulled_too_big_is_refused_nothing_evicted(
         "create", "-f", "-", input=json.dumps(mount_pod(env, namespace, "raw", raw_ref))
     )
     wait_terminated(env, namespace, "raw", 300)
-    used2 = _settled_used(env)
+    used2 = settled_used(env)
     figures["factorRaw"] = round((used2 - used1) / FIT_MODEL_BYTES, 3)
 
     # 3. A model that does not fit: more than the room left below 80% (85% GC high,
     # 15% eviction, 5% headroom) at 2x, though its download alone would fit.
-    fs = _summary_fs(env)
+    fs = summary_fs(env)
     room = fs["capacity"] * 80 // 100 - (fs["capacity"] - fs["available"])
     big = room // 2 + 16 * MiB
     assert room > 0 and big < fs["available"], (fs, room)
     figures["beforeTooBig"] = {**fs, "roomBelowLimit": room, "modelBytes": big}
     big_ref = f"{host}/models/cap-big-{namespace}:v1"
     push_model(make_big_model(tmp_path / "big", big), big_ref)
-    apply(env.cluster, _md("toobig", namespace, big_ref.replace(host, pod_host), env.node))
+    apply(
+        env.cluster,
+        model_deployment("toobig", namespace, big_ref.replace(host, pod_host), env.node),
+    )
 
     def refused() -> dict[str, Any] | None:
         status = get_md(env.cluster, namespace, "toobig").get("status") or {}
@@ -219,11 +143,11 @@ def test_fits_is_pulled_too_big_is_refused_nothing_evicted(
     assert json.loads(events)["items"], "no InsufficientStorage Event"
     time.sleep(20)  # more passes (poll 15s): still refused, nothing pulled
     assert refused() is not None
-    assert len(_node_prefetch_keys(env)) == 1, _node_prefetch_keys(env)
-    used3 = _settled_used(env)
+    assert len(node_prefetch_keys(env)) == 1, node_prefetch_keys(env)
+    used3 = settled_used(env)
     figures["usedAfterRefusal"] = used3
     assert used3 - used2 < 8 * MiB, (used2, used3)
-    assert not _evicted(env)
+    assert not evicted(env)
     assert images_before <= env.node.image_refs()  # no image collected
     assert get_md(env.cluster, namespace, "fit")["status"]["nodes"]["ready"] == 1
     conditions = json.loads(env.cluster.kubectl("get", "node", env.node.name, "-o", "json").stdout)[

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
+from modelprefetch.core.capacity import FsStats
 from modelprefetch.core.labels import PREFETCH_LABEL_PREFIX, WARM_LABEL_PREFIX
 from modelprefetch.core.world import NodeInfo
-from modelprefetch.k8s.kubelet_stats import KubeletStatsError, image_fs_from_summary
+from modelprefetch.k8s.kubelet_stats import (
+    ImageFs,
+    KubeletStatsClient,
+    KubeletStatsError,
+    image_fs_from_summary,
+)
 from modelprefetch.reconciler.capacity import (
     RESERVATION_SECONDS,
     CapacityLedger,
+    StatsCache,
     reserve_admitted,
 )
 
@@ -83,3 +92,36 @@ def test_summary_without_filesystem_is_an_error(summary: object) -> None:
     """A Summary without usable numbers is refused with a clear error."""
     with pytest.raises(KubeletStatsError):
         image_fs_from_summary(summary)
+
+
+class CountingStats:
+    """A kubelet whose image filesystem shrinks by 1 byte at every read."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    async def image_fs(self, address: str, port: int) -> ImageFs:
+        self.reads += 1
+        return ImageFs(100, 100 - self.reads)
+
+
+async def test_stats_are_read_again_once_a_pull_finished() -> None:
+    """Cached stats are reused within the TTL, but not across a new warm label: the
+    finished pull leaves the ledger's in-flight bytes, so the stats must include it."""
+    clock, kubelet = Clock(), CountingStats()
+    cache = StatsCache(cast(KubeletStatsClient, kubelet), ttl=15, clock=clock)
+    pulling = NodeInfo("n1", labels={A: "1"})
+    assert (await cache.get(pulling))[0] == FsStats(100, 99)
+    clock.now += 5
+    assert (await cache.get(pulling))[0] == FsStats(100, 99)  # within the TTL: reused
+    warm = NodeInfo("n1", labels={A: "1", WARM_LABEL_PREFIX + "aaaa": "true"})
+    assert ledger_free(warm) == (0, 0)
+    assert (await cache.get(warm))[0] == FsStats(100, 98)  # read again at once
+    assert (await cache.get(warm))[0] == FsStats(100, 98)
+    assert kubelet.reads == 2
+
+
+def ledger_free(node: NodeInfo) -> tuple[int, int]:
+    ledger = CapacityLedger()
+    ledger.record(A, 50)
+    return ledger.in_flight(node, frozenset())

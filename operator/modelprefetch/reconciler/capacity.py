@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from modelprefetch.core.capacity import FsStats, NodeStorage, StoragePolicy, model_cost
-from modelprefetch.core.labels import PREFETCH_LABEL_PREFIX, warm_key_for
+from modelprefetch.core.labels import PREFETCH_LABEL_PREFIX, WARM_LABEL_PREFIX, warm_key_for
 from modelprefetch.core.targeting import Targets
 from modelprefetch.core.world import NodeInfo
 from modelprefetch.k8s.config import ClusterConfig
@@ -100,23 +100,28 @@ class CapacityLedger:
 
 @dataclass
 class StatsCache:
-    """Image filesystem stats by node name, reused for `ttl` seconds."""
+    """Image filesystem stats by node name, reused for `ttl` seconds, and only while the
+    node's warm labels are those of the read: a pull that finished since (warm label
+    shown) no longer counts in flight, so its bytes must be in the stats used with it."""
 
     client: KubeletStatsClient
     ttl: float
     clock: Callable[[], float] = time.monotonic
-    entries: dict[str, tuple[float, FsStats | None, str | None]] = field(default_factory=dict)
+    entries: dict[str, tuple[float, FsStats | None, str | None, frozenset[str]]] = field(
+        default_factory=dict
+    )
 
     async def get(self, node: NodeInfo) -> tuple[FsStats | None, str | None]:
+        warm = frozenset(k for k in node.labels if k.startswith(WARM_LABEL_PREFIX))
         cached = self.entries.get(node.name)
-        if cached is not None and self.clock() - cached[0] < self.ttl:
+        if cached is not None and cached[3] == warm and self.clock() - cached[0] < self.ttl:
             return cached[1], cached[2]
         try:
             found = await self.client.image_fs(node.internal_ip, node.kubelet_port)
             stats, error = FsStats(found.capacity_bytes, found.available_bytes), None
         except KubeletStatsError as exc:
             stats, error = None, str(exc)
-        self.entries[node.name] = (self.clock(), stats, error)
+        self.entries[node.name] = (self.clock(), stats, error, warm)
         return stats, error
 
 
