@@ -224,7 +224,6 @@ class LocalCluster:
                 "--listen-metrics-urls",
                 f"http://127.0.0.1:{free_port()}",
                 *self.extra_args.get("etcd", []),
-                *self.extra_args.get("kube-apiserver", []),
             ],
             self.logdir,
         )
@@ -260,6 +259,7 @@ class LocalCluster:
                 f"--kubelet-client-key={admin[1]}",
                 "--enable-priority-and-fairness=false",
                 *self._audit_flags(),
+                *self.extra_args.get("kube-apiserver", []),
             ],
             self.logdir,
         )
