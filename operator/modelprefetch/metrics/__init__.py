@@ -12,13 +12,12 @@ stay in one place.
       modelprefetch_model_resolved                    gauge      1 resolved, 0 last resolve failed
       modelprefetch_resolve_duration_seconds          histogram  registry resolve time
       modelprefetch_resolve_errors_total{reason}      counter    failed resolves by error reason
-      modelprefetch_prefetch_duration_seconds         histogram  per-node prefetch time
+      modelprefetch_prefetch_duration_seconds         histogram  prefetch time of each node
       modelprefetch_model_nodes_by_phase{phase}       gauge      nodes per progress phase
       modelprefetch_pull_duration_seconds             histogram  kubelet pull time (Pulled event)
       modelprefetch_pull_bytes                        histogram  bytes pulled (Pulled event)
-    per node (labels namespace, model, node; record_node_states() keeps the set exact)
-      modelprefetch_node_state{state}                 gauge      1 for the node's current state
-      modelprefetch_node_prefetch_duration_seconds    gauge      last prefetch time on the node
+    no series has a node label: series grow with models, never with nodes
+    (docs/metrics-cardinality.md); which nodes lag is in status.progress
     operator
       modelprefetch_reconcile_duration_seconds        histogram  one reconcile
       modelprefetch_reconcile_errors_total            counter    reconciles that raised
@@ -31,7 +30,7 @@ stay in one place.
       modelprefetch_startup_taint_removals_total{reason}  counter  taints removed, by reason
 
     registry.py   the registry and the /metrics endpoint
-    models.py     per-ModelDeployment and per-node series
+    models.py     per-ModelDeployment series
     operator.py   reconciles, admission reviews, leadership, build info
 """
 
@@ -41,13 +40,11 @@ from modelprefetch.metrics.models import (
     count_startup_taint_removal,
     forget_all_models,
     forget_model,
-    forget_node,
-    node_state,
+    keep_prefetched_nodes,
     observe_prefetch,
     observe_pulls,
     observe_resolve,
     record_model_state,
-    record_node_states,
     record_phases,
 )
 from modelprefetch.metrics.operator import (
@@ -82,15 +79,13 @@ __all__ = [
     "count_startup_taint_removal",
     "forget_all_models",
     "forget_model",
-    "forget_node",
-    "node_state",
+    "keep_prefetched_nodes",
     "observe_prefetch",
     "observe_pulls",
     "observe_reconcile",
     "observe_resolve",
     "observe_webhook",
     "record_model_state",
-    "record_node_states",
     "record_phases",
     "set_leader",
     "start_metrics_server",
