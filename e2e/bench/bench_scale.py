@@ -108,7 +108,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--webhook-count", type=int, default=1000)
     parser.add_argument("--idle-seconds", type=float, default=30)
     parser.add_argument("--timeout", type=float, default=1800, help="per case, seconds")
-    parser.add_argument("--grace-seconds", type=int, default=300, help="node-monitor grace")
+    parser.add_argument("--grace-seconds", type=int, default=900, help="node-monitor grace")
     parser.add_argument(
         "--no-tuning",
         action="store_true",
