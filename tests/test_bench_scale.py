@@ -277,3 +277,11 @@ def test_scale_plot_split_writes_one_file_per_size(tmp_path: Path) -> None:
     assert [p.name for p in written] == ["scale-1000-tuned.json", "scale-2000-tuned.json"]
     second = json.loads(written[1].read_text())
     assert [c["case"] for c in second["cases"]] == ["startup", "baseline"]
+
+
+def test_scale_plot_table_has_a_row_per_size(tmp_path: Path) -> None:
+    """--table: one markdown row per N with the ratio ours/baseline."""
+    from e2e.bench.scale_plot import table
+
+    rows = table([_run(tmp_path, "a", 1000, 50.0, 60.0)]).splitlines()
+    assert len(rows) == 3 and rows[2].startswith("| 1,000 | 50.0 s | 60.0 s | 1.20 |")

@@ -2,6 +2,7 @@
 
     python e2e/bench/scale_plot.py                         # docs/bench/scale-*.json -> scale.png
     python e2e/bench/scale_plot.py a.json b.json --out x.png
+    python e2e/bench/scale_plot.py --table                 # the README table, same files
     python e2e/bench/scale_plot.py --split .tmp/bench/scale-20261130-114527.json
         # writes docs/bench/scale-<N>-<label>.json, one per node count of that run
 
@@ -113,6 +114,44 @@ def plot(data: list[Point], out: Path) -> None:
     fig.savefig(out, dpi=110)
 
 
+def _verbs(case: dict[str, Any], who: str = "operator", top: int = 4) -> str:
+    """The most frequent writes of `who` in a case: `1,000 patch nodes, ...`."""
+    calls = ((case.get("requests") or {}).get(who) or {}).get("by_verb_resource") or {}
+    writes = [
+        (v["count"], k)
+        for k, v in calls.items()
+        if not k.startswith(("get ", "list ", "watch ")) and "leases" not in k
+    ]
+    return ", ".join(f"{n:,} {k}" for n, k in sorted(writes, reverse=True)[:top])
+
+
+def table(files: list[Path]) -> str:
+    """The README table: per N, time to Ready (ours/baseline), CPU, RSS, writes, bytes."""
+    lines = [
+        "| nodes | bare DaemonSet | ours 100% | ratio | operator CPU s | operator peak RSS"
+        " | operator requests (writes) | its main writes | bytes written | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for point in points(files):
+        figures = json.loads((_dir(files, point.source)).read_text())
+        by_case = {(c["nodes"], c["case"]): c for c in figures["cases"]}
+        ours = by_case[(point.nodes, OURS)]
+        ops = (ours.get("requests") or {}).get("operator") or {}
+        ratio = point.ours_s / point.baseline_s if point.ours_s and point.baseline_s else None
+        lines.append(
+            f"| {point.nodes:,} | {point.baseline_s} s | {point.ours_s} s | "
+            f"{'-' if ratio is None else f'{ratio:.2f}'} | {ours.get('cpu_s')} | "
+            f"{ours.get('peak_rss_mib')} MiB | {ops.get('requests', 0):,} "
+            f"({ops.get('writes', 0):,}) | {_verbs(ours)} | "
+            f"{ops.get('bytes_written', 0) / 1024:,.0f} KiB | {point.loadavg} |"
+        )
+    return "\n".join(lines)
+
+
+def _dir(files: list[Path], name: str) -> Path:
+    return next(f for f in files if f.name == name)
+
+
 def split(run: Path, label: str, directory: Path = BENCH_DIR) -> list[Path]:
     """One docs/bench/scale-<N>-<label>.json per node count of a bench_scale.py run."""
     figures = json.loads(run.read_text())
@@ -136,7 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "scale.png")
     parser.add_argument("--split", type=Path, help="a bench_scale.py run to split per N")
     parser.add_argument("--label", default="tuned", help="with --split: the file name suffix")
+    parser.add_argument("--table", action="store_true", help="print the README table only")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(args.files or default_files()))
+        return 0
     if args.split:
         for path in split(args.split, args.label):
             print(path)
