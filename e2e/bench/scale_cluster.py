@@ -206,7 +206,14 @@ def json_size(obj: Any) -> int:
 
 @dataclass(frozen=True)
 class ScaleTuning:
-    """What the local control plane needs to hold thousands of kwok nodes on 2 cores.
+    """What the local control plane may need to hold thousands of kwok nodes on 2 cores
+    (`bench_scale.py --tuning`; off by default).
+
+    Not validated: the one tuned run at 1,000 nodes (on a machine at load 20-45) stalled
+    with 684/1,000 baseline pods Pending for over 5 minutes while kwok used ~9% of a
+    core and logged no warning; which setting caused it (the KwokConfiguration document
+    is the first suspect: it may replace kwok's defaults rather than add to them) was not
+    isolated. The README's figures use the stock settings with a longer grace period.
 
     Each setting and why (measured failure modes, docs/bench/README section):
     - node heartbeats every 240-300 s instead of kwok's 15-40 s: a heartbeat is a full
