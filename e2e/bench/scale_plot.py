@@ -86,8 +86,8 @@ def plot(data: list[Point], out: Path) -> None:
         raise SystemExit("no file holds both a `baseline` and an `ours 100%` case")
     nodes = [p.nodes for p in data]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    left.plot(nodes, [p.baseline_s for p in data], "o-", label="bare DaemonSet")
-    left.plot(nodes, [p.ours_s for p in data], "s-", label="ModelDeployment, 100%")
+    left.plot(nodes, [p.baseline_s for p in data], "o-", color="C0", label="bare DaemonSet")
+    left.plot(nodes, [p.ours_s for p in data], "s-", color="C1", label="ModelDeployment, 100%")
     for p in data:
         if p.ours_s and p.baseline_s:
             left.annotate(
@@ -98,9 +98,15 @@ def plot(data: list[Point], out: Path) -> None:
                 fontsize=8,
             )
     left.set(xlabel="kwok nodes", ylabel="seconds, creation -> N/N Ready", title="Time to Ready")
-    right.plot(nodes, [p.ours_rss_mib for p in data], "s-", label="operator, our rollout")
     right.plot(
-        nodes, [p.baseline_rss_mib for p in data], "o--", label="operator, idle beside baseline"
+        nodes, [p.ours_rss_mib for p in data], "s-", color="C1", label="operator, our rollout"
+    )
+    right.plot(
+        nodes,
+        [p.baseline_rss_mib for p in data],
+        "o--",
+        color="C0",
+        label="operator, idle beside the baseline",
     )
     right.axhline(300, color="grey", linestyle=":", label="goal: 300 MiB")
     right.set(xlabel="kwok nodes", ylabel="MiB", title="Operator peak RSS", ylim=(0, None))
@@ -129,7 +135,8 @@ def table(files: list[Path]) -> str:
     """The README table: per N, time to Ready (ours/baseline), CPU, RSS, writes, bytes."""
     lines = [
         "| nodes | bare DaemonSet | ours 100% | ratio | operator CPU s | operator peak RSS"
-        " | operator requests (writes) | its main writes | bytes written | load avg |",
+        " | operator requests (writes) | its main writes | bytes written"
+        " | load avg baseline / ours |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for point in points(files):
@@ -143,9 +150,14 @@ def table(files: list[Path]) -> str:
             f"{'-' if ratio is None else f'{ratio:.2f}'} | {ours.get('cpu_s')} | "
             f"{ours.get('peak_rss_mib')} MiB | {ops.get('requests', 0):,} "
             f"({ops.get('writes', 0):,}) | {_verbs(ours)} | "
-            f"{ops.get('bytes_written', 0) / 1024:,.0f} KiB | {point.loadavg} |"
+            f"{ops.get('bytes_written', 0) / 1024:,.0f} KiB | "
+            f"{_load(by_case[(point.nodes, 'baseline')])} / {point.loadavg} |"
         )
     return "\n".join(lines)
+
+
+def _load(case: dict[str, Any]) -> object:
+    return (case.get("objects") or {}).get("loadavg_1m", "-")
 
 
 def _dir(files: list[Path], name: str) -> Path:
