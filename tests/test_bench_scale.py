@@ -211,3 +211,77 @@ def test_arguments_sizes_and_pull_range() -> None:
         from e2e.bench.bench_scale import _sizes
 
         _sizes("x")
+
+
+def test_scale_tuning_reaches_each_process_and_kwok(tmp_path: Path) -> None:
+    """ScaleTuning's flags name real processes; the heartbeat and kwok options land in
+    the kwok config LocalCluster writes."""
+    from e2e.bench.scale_cluster import ScaleTuning
+    from e2e.cluster.controlplane import kwok_stages
+
+    kwargs = ScaleTuning(grace_seconds=900).cluster_kwargs()
+    assert set(kwargs["extra_args"]) <= {
+        "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"
+    }  # fmt: skip
+    assert kwargs["node_monitor_grace_seconds"] * 1000 > sum(kwargs["node_heartbeat_ms"])
+    import yaml
+
+    stages = list(
+        yaml.safe_load_all(kwok_stages(tmp_path / "s.yaml", None, (240_000, 60_000)).read_text())
+    )
+    beat = next(s for s in stages if s["metadata"]["name"] == "node-heartbeat")
+    assert beat["spec"]["delay"] == {
+        "durationMilliseconds": 240_000, "jitterDurationMilliseconds": 60_000
+    }  # fmt: skip
+
+
+def _run(tmp_path: Path, started: str, nodes: int, base: float, ours: float) -> Path:
+    cases = [
+        {"case": "startup", "nodes": 0},
+        {"case": "baseline", "nodes": nodes, "ready_s": base, "peak_rss_mib": 100.0},
+        {"case": "ours 100%", "nodes": nodes, "ready_s": ours, "peak_rss_mib": 120.0,
+         "objects": {"loadavg_1m": 9.5}},
+    ]  # fmt: skip
+    path = tmp_path / f"scale-{nodes}-{started}.json"
+    path.write_text(json.dumps({"args": {"started": started}, "cases": cases, "ratios": []}))
+    return path
+
+
+def test_scale_plot_takes_the_last_run_per_size_and_writes_a_png(tmp_path: Path) -> None:
+    """Per N the file started last wins; the PNG is written."""
+    from e2e.bench.scale_plot import plot, points
+
+    files = [
+        _run(tmp_path, "20261130-1000", 1000, 50.0, 60.0),
+        _run(tmp_path, "20261130-0900", 1000, 10.0, 10.0),
+        _run(tmp_path, "20261130-0900", 500, 20.0, 30.0),
+    ]
+    data = points(files)
+    assert [(p.nodes, p.baseline_s, p.ours_s) for p in data] == [(500, 20, 30), (1000, 50, 60)]
+    out = tmp_path / "scale.png"
+    plot(data, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scale_plot_split_writes_one_file_per_size(tmp_path: Path) -> None:
+    """--split: scale-<N>-<label>.json per node count, each with the startup case."""
+    from e2e.bench.scale_plot import split
+
+    run = _run(tmp_path, "x", 1000, 1.0, 2.0)
+    figures = json.loads(run.read_text())
+    figures["cases"] += [{"case": "baseline", "nodes": 2000, "ready_s": 3.0}]
+    run.write_text(json.dumps(figures))
+    out = tmp_path / "out"
+    out.mkdir()
+    written = split(run, "tuned", out)
+    assert [p.name for p in written] == ["scale-1000-tuned.json", "scale-2000-tuned.json"]
+    second = json.loads(written[1].read_text())
+    assert [c["case"] for c in second["cases"]] == ["startup", "baseline"]
+
+
+def test_scale_plot_table_has_a_row_per_size(tmp_path: Path) -> None:
+    """--table: one markdown row per N with the ratio ours/baseline."""
+    from e2e.bench.scale_plot import table
+
+    rows = table([_run(tmp_path, "a", 1000, 50.0, 60.0)]).splitlines()
+    assert len(rows) == 3 and rows[2].startswith("| 1,000 | 50.0 s | 60.0 s | 1.20 |")

@@ -89,6 +89,14 @@ def test_every_dashboard_metric_is_defined_in_metrics() -> None:
     assert used - exposed_names() == set()
 
 
+def test_no_panel_needs_a_series_per_node() -> None:
+    """No query groups or filters by node: at 5,000 nodes a per-node series per model
+    would be 5,000 series per panel (docs/metrics-cardinality.md)."""
+    for query in dashboard_queries():
+        assert "node)" not in query.expr and "node," not in query.expr, query.panel
+        assert "node=" not in query.expr, query.panel
+
+
 def _populate() -> None:
     metrics.set_leader(True)
     metrics.record_model_state(NAMESPACE, MODEL, desired=3, ready=1, pulling=1, waiting=0,
@@ -96,8 +104,6 @@ def _populate() -> None:
     metrics.observe_resolve(NAMESPACE, MODEL, 0.4, None)
     metrics.observe_resolve(NAMESPACE, MODEL, 0.2, "NotFound")
     metrics.observe_resolve(NAMESPACE, MODEL, 0.3, None)
-    for node, state in (("n1", "ready"), ("n2", "pulling"), ("n3", "failed")):
-        metrics.node_state(NAMESPACE, MODEL, node, state)
     metrics.observe_prefetch(NAMESPACE, MODEL, "n1", 95.0)
     phases = {"pending": 1, "pulling": 1, "verifying": 0, "ready": 1, "failed": 1}
     metrics.record_phases(NAMESPACE, MODEL, phases)

@@ -48,7 +48,7 @@ if __package__ in (None, ""):  # run as a script (`make bench`): make `e2e` impo
 from e2e.bench import scale_cases, scale_webhook
 from e2e.bench.scale_audit import AuditLog, audit_policy, summarize
 from e2e.bench.scale_cases import AUDITED, Bench
-from e2e.bench.scale_cluster import Kube, ProcessMeter, grow_pool
+from e2e.bench.scale_cluster import Kube, ProcessMeter, ScaleTuning, grow_pool
 from e2e.bench.scale_report import (
     DS_CONTROLLER,
     CaseResult,
@@ -108,7 +108,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--webhook-count", type=int, default=1000)
     parser.add_argument("--idle-seconds", type=float, default=30)
     parser.add_argument("--timeout", type=float, default=1800, help="per case, seconds")
-    parser.add_argument("--grace-seconds", type=int, default=300, help="node-monitor grace")
+    parser.add_argument("--grace-seconds", type=int, default=900, help="node-monitor grace")
+    parser.add_argument(
+        "--tuning",
+        action="store_true",
+        help="slower kwok heartbeats, wider apiserver/QPS limits, etcd quota (ScaleTuning;"
+        " experimental: a tuned 1,000-node run stalled, docs/scale.md)",
+    )
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / ".tmp" / "bench")
     return parser.parse_args(argv)
@@ -121,6 +127,7 @@ def save(args: argparse.Namespace, results: list[CaseResult], webhook: object) -
     path = out / f"scale-{args.started}.json"
     figures = {
         "measured_under": f"shared {os.cpu_count()}-core machine; load average per case",
+        "tuning": ScaleTuning(args.grace_seconds).to_json() if args.tuning else None,
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "cases": [case.to_json() for case in results],
         "ratios": ratios(results),
@@ -162,12 +169,17 @@ def report(args: argparse.Namespace, results: list[CaseResult], webhook: object)
 
 
 async def main_async(args: argparse.Namespace, workdir: Path, logdir: Path) -> int:
+    tuning = (
+        ScaleTuning(args.grace_seconds).cluster_kwargs()
+        if args.tuning
+        else {"node_monitor_grace_seconds": args.grace_seconds}
+    )
     cluster = LocalCluster(
         workdir=workdir / "cluster",
         logdir=logdir,
         audit_policy=audit_policy(list(AUDITED)),
-        node_monitor_grace_seconds=args.grace_seconds,
         pull_delay_ms=args.pull_ms,
+        **tuning,
     )
     registries: Registries | None = None
     operator: OperatorProcess | None = None

@@ -202,3 +202,70 @@ def json_size(obj: Any) -> int:
             "metadata": {k: v for k, v in obj["metadata"].items() if k != "managedFields"},
         }
     return len(json.dumps(obj, separators=(",", ":")))
+
+
+@dataclass(frozen=True)
+class ScaleTuning:
+    """What the local control plane may need to hold thousands of kwok nodes on 2 cores
+    (`bench_scale.py --tuning`; off by default).
+
+    Not validated: the one tuned run at 1,000 nodes (on a machine at load 20-45) stalled
+    with 684/1,000 baseline pods Pending for over 5 minutes while kwok used ~9% of a
+    core and logged no warning; which setting caused it (the KwokConfiguration document
+    is the first suspect: it may replace kwok's defaults rather than add to them) was not
+    isolated. The README's figures use the stock settings with a longer grace period.
+
+    Each setting and why (measured failure modes, docs/bench/README section):
+    - node heartbeats every 240-300 s instead of kwok's 15-40 s: a heartbeat is a full
+      Node status patch that kwok sends through the same workers as the pod transitions.
+      Measured at 1,000 nodes on the shared machine (load average ~40) with 60-120 s
+      heartbeats: kwok managed ~14 patches/s in all, ~11/s of them heartbeats, and the
+      baseline DaemonSet had 255/1,000 pods Ready after 7 minutes, 714 waiting in
+      ContainerCreating for kwok. Real kubelets report an unchanged status every 5 min
+      (nodeStatusReportFrequency), so this is closer to production, not further.
+    - node-monitor grace period `grace_seconds` (> the heartbeat period plus its lag
+      under load): late kwok heartbeats must not turn nodes NotReady (their pods are
+      then never Ready).
+    - kwok -v=WARN: at INFO it logs one line per patch (8,400 lines in 10 minutes).
+    - apiserver --max-requests-inflight 1600 / --max-mutating-requests-inflight 800 (4x
+      the defaults): the DaemonSet controller, the scheduler and kwok write thousands of
+      pods at once; below that they get 429s and retry with backoff, and the case measures
+      the retries, not the work.
+    - controller-manager and scheduler --kube-api-qps 300 / burst 600 (defaults 20/30 and
+      50/100): client-side throttling of the DaemonSet controller would otherwise bound
+      both the baseline and ours at 20 pod creations per second.
+    - kwok podPlayStageParallelism / nodePlayStageParallelism 16: more pod transitions in
+      flight, so kwok's own workers do not bound the time to Ready.
+    - etcd --quota-backend-bytes 8 GiB (default 2 GiB): 5,000 nodes x heartbeats between
+      the apiserver's 5-minute compactions otherwise approach the quota (etcd then
+      refuses every write with `mvcc: database space exceeded`).
+    """
+
+    grace_seconds: int
+    heartbeat_ms: tuple[int, int] = (240_000, 60_000)
+    extra_args: tuple[tuple[str, tuple[str, ...]], ...] = (
+        ("etcd", ("--quota-backend-bytes", str(8 << 30))),
+        (
+            "kube-apiserver",
+            ("--max-requests-inflight=1600", "--max-mutating-requests-inflight=800"),
+        ),
+        ("kube-controller-manager", ("--kube-api-qps=300", "--kube-api-burst=600")),
+        ("kube-scheduler", ("--kube-api-qps=300", "--kube-api-burst=600")),
+        ("kwok", ("-v=WARN",)),
+    )
+    kwok_options: tuple[tuple[str, int], ...] = (
+        ("podPlayStageParallelism", 16),
+        ("nodePlayStageParallelism", 16),
+    )
+
+    def cluster_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for LocalCluster."""
+        return {
+            "node_monitor_grace_seconds": self.grace_seconds,
+            "node_heartbeat_ms": self.heartbeat_ms,
+            "extra_args": {name: list(flags) for name, flags in self.extra_args},
+            "kwok_options": dict(self.kwok_options),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return self.cluster_kwargs()

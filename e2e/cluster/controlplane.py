@@ -25,9 +25,14 @@ FAKE_ANNOTATION = "kwok.x-k8s.io/node"
 HELD_NODE_PREFIX = "held-"
 
 
-def kwok_stages(dest: Path, pull_delay_ms: tuple[int, int] | None = None) -> Path:
+def kwok_stages(
+    dest: Path,
+    pull_delay_ms: tuple[int, int] | None = None,
+    heartbeat_ms: tuple[int, int] | None = None,
+) -> Path:
     """kwok's stock node/pod stages, with pod-ready skipping pods on held-* nodes (and, with
-    `pull_delay_ms`, pods with an image volume taking that long: kwok_pull)."""
+    `pull_delay_ms`, pods with an image volume taking that long: kwok_pull; with
+    `heartbeat_ms` (delay, jitter), node status heartbeats that far apart)."""
     docs: list[dict[str, Any]] = []
     names = [
         "node-initialize",
@@ -56,6 +61,9 @@ def kwok_stages(dest: Path, pull_delay_ms: tuple[int, int] | None = None) -> Pat
                 docs.append(kwok_pull.split_pod_ready(stage, pull_delay_ms))
         if name == "node-heartbeat":
             stage["spec"]["delay"]["durationMilliseconds"] = 15000
+            if heartbeat_ms is not None:
+                stage["spec"]["delay"]["durationMilliseconds"] = heartbeat_ms[0]
+                stage["spec"]["delay"]["jitterDurationMilliseconds"] = heartbeat_ms[1]
         docs.append(stage)
     dest.write_text(yaml.safe_dump_all(docs))
     return dest
@@ -74,6 +82,11 @@ class LocalCluster:
     audit_policy: dict[str, Any] | None = None
     node_monitor_grace_seconds: int | None = None
     pull_delay_ms: tuple[int, int] | None = None
+    # Benchmarks with thousands of fake nodes (e2e/bench/scale_cluster.scale_tuning):
+    # extra flags per process name, kwok's heartbeat period and its KwokConfiguration.
+    extra_args: dict[str, list[str]] = field(default_factory=dict)
+    node_heartbeat_ms: tuple[int, int] | None = None
+    kwok_options: dict[str, Any] | None = None
 
     @property
     def audit_log(self) -> Path:
@@ -210,6 +223,7 @@ class LocalCluster:
                 "warn",
                 "--listen-metrics-urls",
                 f"http://127.0.0.1:{free_port()}",
+                *self.extra_args.get("etcd", []),
             ],
             self.logdir,
         )
@@ -245,6 +259,7 @@ class LocalCluster:
                 f"--kubelet-client-key={admin[1]}",
                 "--enable-priority-and-fairness=false",
                 *self._audit_flags(),
+                *self.extra_args.get("kube-apiserver", []),
             ],
             self.logdir,
         )
@@ -257,7 +272,16 @@ class LocalCluster:
         )
 
         grace = self.node_monitor_grace_seconds
-        stages = kwok_stages(self.workdir / "kwok-stages.yaml", self.pull_delay_ms)
+        stages = kwok_stages(
+            self.workdir / "kwok-stages.yaml", self.pull_delay_ms, self.node_heartbeat_ms
+        )
+        if self.kwok_options:
+            config = {
+                "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+                "kind": "KwokConfiguration",
+                "options": self.kwok_options,
+            }
+            stages.write_text(stages.read_text() + "---\n" + yaml.safe_dump(config))
         common = [
             f"--kubeconfig={kc}",
             f"--authentication-kubeconfig={kc}",
@@ -279,6 +303,7 @@ class LocalCluster:
                     f"--cluster-signing-key-file={pki.ca_key}",
                     "--controllers=*,-nodeipam,-cloud-node-lifecycle",
                     *([f"--node-monitor-grace-period={grace}s"] if grace else []),
+                    *self.extra_args.get("kube-controller-manager", []),
                 ],
                 self.logdir,
             )
@@ -290,6 +315,7 @@ class LocalCluster:
                     str(tool_path("kube-scheduler")),
                     *common,
                     f"--secure-port={free_port()}",
+                    *self.extra_args.get("kube-scheduler", []),
                 ],
                 self.logdir,
             )
@@ -304,6 +330,7 @@ class LocalCluster:
                     f"--manage-nodes-with-annotation-selector={FAKE_ANNOTATION}=fake",
                     f"--server-address=127.0.0.1:{free_port()}",
                     f"--config={stages}",
+                    *self.extra_args.get("kwok", []),
                 ],
                 self.logdir,
             )

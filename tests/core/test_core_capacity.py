@@ -143,3 +143,14 @@ def test_node_space_appears_then_admitted() -> None:
     )
     assert first.node_labels == {} and sorted(later.node_labels) == ["n1"]
     assert later.status.to_dict().get("storageWaitingNodes", []) == []
+
+
+def test_nodes_the_reconciler_did_not_ask_are_neither_admitted_nor_reported() -> None:
+    """Stats only for n1 and n2 (the reconciler stops asking once the wave is full): n1
+    does not fit, n2 joins, n3 and n4 (not asked this pass) are not reported as waiting."""
+    nodes = tuple(node(f"n{i}") for i in range(1, 5))
+    storage = {"n1": fs(100, 10), "n2": fs(100, 99)}
+    result = plan(world(nodes=nodes, spec=spec(maxConcurrentNodes=2), storage=storage))
+    assert sorted(result.node_labels) == ["n2"]
+    waiting = result.status.to_dict()["storageWaitingNodes"]
+    assert [w["name"] for w in waiting] == ["n1"]

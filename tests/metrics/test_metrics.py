@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 from prometheus_client import REGISTRY as GLOBAL_REGISTRY
+from prometheus_client.samples import Sample
 
 from modelprefetch import metrics
 
@@ -83,18 +84,19 @@ def test_observe_resolve_error_counts_reason_and_marks_unresolved(ns: str) -> No
     assert value("modelprefetch_resolve_errors_total", **labels) == 2
 
 
-def test_observe_prefetch_feeds_histogram_and_node_gauge(ns: str) -> None:
-    """observe_prefetch observes the per-model histogram and sets the per-node duration."""
+def test_observe_prefetch_feeds_the_per_model_histogram(ns: str) -> None:
+    """observe_prefetch observes the model's histogram; no series names the node."""
     metrics.observe_prefetch(ns, "m", "node-a", 42.0)
     metrics.observe_prefetch(ns, "m", "node-b", 7.0)
-    assert value("modelprefetch_prefetch_duration_seconds_count", namespace=ns, model="m") == 2
-    assert value("modelprefetch_prefetch_duration_seconds_sum", namespace=ns, model="m") == 49
-    node_a = {"namespace": ns, "model": "m", "node": "node-a"}
-    assert value("modelprefetch_node_prefetch_duration_seconds", **node_a) == 42
+    base = {"namespace": ns, "model": "m"}
+    assert value("modelprefetch_prefetch_duration_seconds_count", **base) == 2
+    assert value("modelprefetch_prefetch_duration_seconds_sum", **base) == 49
+    assert value("modelprefetch_prefetch_duration_seconds_bucket", **base, le="15.0") == 1
+    assert not any("node" in sample.labels for sample in _samples(ns))
 
 
 def test_observe_prefetch_ignores_the_same_duration_again(ns: str) -> None:
-    """Reporting the same node and duration twice observes it once; a new one counts."""
+    """A level-triggered reconcile reporting the same prefetch again observes it once."""
     metrics.observe_prefetch(ns, "m", "node-a", 42.0)
     metrics.observe_prefetch(ns, "m", "node-a", 42.0)
     assert value("modelprefetch_prefetch_duration_seconds_count", namespace=ns, model="m") == 1
@@ -102,49 +104,65 @@ def test_observe_prefetch_ignores_the_same_duration_again(ns: str) -> None:
     assert value("modelprefetch_prefetch_duration_seconds_count", namespace=ns, model="m") == 2
 
 
-def test_observe_prefetch_counts_again_after_forget_node(ns: str) -> None:
-    """A node that left and came back is observed again, even with the same duration."""
+def test_observe_prefetch_counts_again_after_the_node_left(ns: str) -> None:
+    """A node that left the target set and finishes again is observed again."""
     metrics.observe_prefetch(ns, "m", "node-a", 42.0)
-    metrics.forget_node(ns, "m", "node-a")
+    metrics.observe_prefetch(ns, "m", "node-b", 42.0)
+    metrics.keep_prefetched_nodes(ns, "m", {"node-b"})
     metrics.observe_prefetch(ns, "m", "node-a", 42.0)
-    assert value("modelprefetch_prefetch_duration_seconds_count", namespace=ns, model="m") == 2
+    metrics.observe_prefetch(ns, "m", "node-b", 42.0)
+    assert value("modelprefetch_prefetch_duration_seconds_count", namespace=ns, model="m") == 3
 
 
-def test_record_node_states_replaces_the_node_set(ns: str) -> None:
-    """record_node_states sets each node's state and forgets nodes no longer listed."""
-    metrics.record_node_states(ns, "m", {"node-a": "pulling", "node-b": "waiting"})
-    metrics.record_node_states(ns, "m", {"node-a": "ready"})
-    base = {"namespace": ns, "model": "m"}
-    assert value("modelprefetch_node_state", **base, node="node-a", state="ready") == 1
-    assert value("modelprefetch_node_state", **base, node="node-b", state="waiting") is None
+def _samples(namespace: str) -> list[Sample]:
+    return [
+        sample
+        for family in metrics.REGISTRY.collect()
+        for sample in family.samples
+        if sample.labels.get("namespace") == namespace
+    ]
 
 
-def test_node_state_keeps_only_the_current_state(ns: str) -> None:
-    """Setting a new node state removes the series of the previous one."""
-    metrics.node_state(ns, "m", "node-a", "pulling")
-    metrics.node_state(ns, "m", "node-a", "ready")
-    base = {"namespace": ns, "model": "m", "node": "node-a"}
-    assert value("modelprefetch_node_state", **base, state="ready") == 1
-    assert value("modelprefetch_node_state", **base, state="pulling") is None
+def _reconcile_fleet(namespace: str, models: int, nodes: int) -> None:
+    """What the reconciler reports for `models` ModelDeployments over `nodes` nodes, every
+    node in some state, prefetched, and one Pulled event per node."""
+    names = [f"node-{i:05d}" for i in range(nodes)]
+    for m in range(models):
+        model = f"m{m}"
+        metrics.record_model_state(
+            namespace, model, desired=nodes, ready=nodes // 2, pulling=nodes // 4,
+            waiting=nodes // 8, failed=nodes - nodes // 2 - nodes // 4 - nodes // 8,
+            size_bytes=1 << 30,
+        )  # fmt: skip
+        metrics.record_phases(namespace, model, {"ready": nodes // 2, "pulling": nodes // 2})
+        metrics.observe_resolve(namespace, model, 0.2, "NotFound")
+        for i, node in enumerate(names):
+            metrics.observe_prefetch(namespace, model, node, 1.0 + i)
+        pulls = {f"holder-{n}": (f"uid-{n}", 2.0 + i, 1 << 30) for i, n in enumerate(names)}
+        metrics.observe_pulls(namespace, model, pulls, pulls.keys())
+        metrics.keep_prefetched_nodes(namespace, model, names)
 
 
-def test_node_state_rejects_unknown_state(ns: str) -> None:
-    """An unknown state is a programming error, not a new label value."""
-    with pytest.raises(ValueError, match="unknown node state"):
-        metrics.node_state(ns, "m", "node-a", "warm")
+@pytest.mark.parametrize("models", [1, 3])
+def test_series_count_does_not_grow_with_nodes(models: int) -> None:
+    """The number of series is a function of the models only: 10 nodes or 5,000 nodes
+    expose exactly as many, and twice the models expose twice the per-model series."""
 
+    def series(nodes: int) -> int:
+        namespace = f"card-{next(_counter)}"
+        _reconcile_fleet(namespace, models, nodes)
+        try:
+            return len(_samples(namespace))
+        finally:
+            for m in range(models):
+                metrics.forget_model(namespace, f"m{m}")
 
-def test_forget_node_drops_only_that_node(ns: str) -> None:
-    """forget_node removes one node's series and keeps the other nodes'."""
-    metrics.node_state(ns, "m", "node-a", "ready")
-    metrics.node_state(ns, "m", "node-b", "ready")
-    metrics.observe_prefetch(ns, "m", "node-a", 1.0)
-    metrics.forget_node(ns, "m", "node-a")
-    labels = {"namespace": ns, "model": "m", "state": "ready"}
-    assert value("modelprefetch_node_state", node="node-a", **labels) is None
-    assert value("modelprefetch_node_state", node="node-b", **labels) == 1
-    node_a = {"namespace": ns, "model": "m", "node": "node-a"}
-    assert value("modelprefetch_node_prefetch_duration_seconds", **node_a) is None
+    few, many = series(10), series(5000)
+    assert few == many
+    assert series(10) == few
+    per_model = series(10) // models
+    assert per_model * models == few
+    assert per_model < 100  # a fixed set: states, phases, buckets, one reason
 
 
 def test_forget_model_drops_every_series_of_the_model(ns: str) -> None:
@@ -154,7 +172,6 @@ def test_forget_model_drops_every_series_of_the_model(ns: str) -> None:
     )
     metrics.observe_resolve(ns, "m", 0.1, "NotFound")
     metrics.observe_prefetch(ns, "m", "node-a", 1.0)
-    metrics.node_state(ns, "m", "node-a", "ready")
     metrics.forget_model(ns, "m")
     leftovers = [
         sample
@@ -207,11 +224,10 @@ def test_losing_leadership_forgets_every_model(ns: str) -> None:
     """set_leader(False) drops the per-model series a follower must not report."""
     metrics.set_leader(True)
     metrics.record_model_state(ns, "m", desired=1, ready=1, pulling=0, waiting=0, failed=0)
-    metrics.node_state(ns, "m", "node-a", "ready")
+    metrics.observe_prefetch(ns, "m", "node-a", 3.0)
     metrics.set_leader(False)
     assert value("modelprefetch_model_desired_nodes", namespace=ns, model="m") is None
-    labels = {"namespace": ns, "model": "m", "node": "node-a", "state": "ready"}
-    assert value("modelprefetch_node_state", **labels) is None
+    assert _samples(ns) == []
 
 
 def test_set_leader_reports_the_lease() -> None:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from modelprefetch.api.status import MAX_LISTED_NODES, ModelDeploymentStatus, StorageWaitingNode
 from modelprefetch.core.capacity import (
     DISK_PRESSURE,
-    STORAGE_UNKNOWN,
     Fit,
     NodeStorage,
     judge,
@@ -71,6 +70,10 @@ def admit_within_storage(
     verdicts: dict[str, Fit] = {}
 
     def fits(p: NodeProgress) -> bool:
+        if p.node.name not in storage and not p.node.disk_pressure:
+            # Past the candidates the reconciler asked this pass (it asks in name order
+            # until the wave is full): neither admitted nor reported, asked next pass.
+            return False
         verdicts[p.node.name] = _verdict(world, storage, artifact, digests, p)
         return verdicts[p.node.name].fits
 
@@ -92,9 +95,7 @@ def _verdict(
 ) -> Fit:
     if p.node.disk_pressure:
         return Fit(DISK_PRESSURE, f"Node {p.node.name} has DiskPressure")
-    found = storage.get(p.node.name)
-    if found is None:
-        return Fit(STORAGE_UNKNOWN, "The image filesystem was not read yet")
+    found = storage[p.node.name]
     cost = model_cost(artifact, digests.get(p.label_key, artifact.digest), p.node.runtime_version)
     return judge(found, cost, world.storage_policy)
 

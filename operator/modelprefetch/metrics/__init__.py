@@ -12,16 +12,15 @@ stay in one place.
       modelprefetch_model_resolved                    gauge      1 resolved, 0 last resolve failed
       modelprefetch_resolve_duration_seconds          histogram  registry resolve time
       modelprefetch_resolve_errors_total{reason}      counter    failed resolves by error reason
-      modelprefetch_prefetch_duration_seconds         histogram  per-node prefetch time
+      modelprefetch_prefetch_duration_seconds         histogram  prefetch time of each node
       modelprefetch_model_nodes_by_phase{phase}       gauge      nodes per progress phase
       modelprefetch_pull_duration_seconds             histogram  kubelet pull time (Pulled event)
       modelprefetch_pull_bytes                        histogram  bytes pulled (Pulled event)
       modelprefetch_model_verified                    gauge      1 digest verified, 0 not
       modelprefetch_verifications_total{result}       counter    verifications by result (reason)
       modelprefetch_verify_duration_seconds           histogram  signature verification time
-    per node (labels namespace, model, node; record_node_states() keeps the set exact)
-      modelprefetch_node_state{state}                 gauge      1 for the node's current state
-      modelprefetch_node_prefetch_duration_seconds    gauge      last prefetch time on the node
+    no series has a node label: series grow with models, never with nodes
+    (docs/metrics-cardinality.md); which nodes lag is in status.progress
     operator
       modelprefetch_reconcile_duration_seconds        histogram  one reconcile
       modelprefetch_reconcile_errors_total            counter    reconciles that raised
@@ -34,7 +33,7 @@ stay in one place.
       modelprefetch_startup_taint_removals_total{reason}  counter  taints removed, by reason
 
     registry.py   the registry and the /metrics endpoint
-    models.py     per-ModelDeployment and per-node series
+    models.py     per-ModelDeployment series
     operator.py   reconciles, admission reviews, leadership, build info
     verification.py  spec.model.verify verdicts
 """
@@ -45,13 +44,11 @@ from modelprefetch.metrics.models import (
     count_startup_taint_removal,
     forget_all_models,
     forget_model,
-    forget_node,
-    node_state,
+    keep_prefetched_nodes,
     observe_prefetch,
     observe_pulls,
     observe_resolve,
     record_model_state,
-    record_node_states,
     record_phases,
 )
 from modelprefetch.metrics.operator import (
@@ -87,8 +84,7 @@ __all__ = [
     "count_startup_taint_removal",
     "forget_all_models",
     "forget_model",
-    "forget_node",
-    "node_state",
+    "keep_prefetched_nodes",
     "observe_prefetch",
     "observe_pulls",
     "observe_reconcile",
@@ -96,7 +92,6 @@ __all__ = [
     "observe_verification",
     "observe_webhook",
     "record_model_state",
-    "record_node_states",
     "record_phases",
     "set_leader",
     "start_metrics_server",

@@ -1,8 +1,12 @@
-"""Per-ModelDeployment and per-node metrics (labels namespace, model[, node]).
+"""Per-ModelDeployment metrics (labels namespace, model[, state|phase|reason]).
+
+No series carries a node label: the number of series is a function of the number of
+ModelDeployments (and fixed state, phase, reason and bucket sets), never of the number
+of nodes (docs/metrics-cardinality.md). Which nodes are slow or failing is in
+status.progress (bounded) and `modelprefetch status NAME`.
 
 Only the leader reconciles, so only it reports these; `forget_all_models` drops them
-when a replica stops leading, `forget_model` when a ModelDeployment is deleted, and
-`record_node_states` keeps the per-node table exact on every reconcile.
+when a replica stops leading, `forget_model` when a ModelDeployment is deleted.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ NODE_STATES: Final = ("ready", "pulling", "waiting", "failed")
 """States a node can be in for one model; `desired` is reported apart."""
 
 _MODEL = ("namespace", "model")
-_NODE = ("namespace", "model", "node")
 
 # Model pulls take from seconds (small, cached layers) to hours (100+ GiB).
 PREFETCH_BUCKETS: Final = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
@@ -70,19 +73,6 @@ PREFETCH_DURATION: Final = Histogram(
     buckets=PREFETCH_BUCKETS,
     registry=REGISTRY,
 )
-NODE_STATE: Final = Gauge(
-    "modelprefetch_node_state",
-    "1 for the current prefetch state of a model on a node.",
-    (*_NODE, "state"),
-    registry=REGISTRY,
-)
-NODE_PREFETCH_DURATION: Final = Gauge(
-    "modelprefetch_node_prefetch_duration_seconds",
-    "Duration of the last completed prefetch of a model on a node.",
-    _NODE,
-    registry=REGISTRY,
-)
-
 # Progress (issue 13). Labels are namespace, model and phase only, never the node: a
 # series per node would multiply by 5,000 on a large fleet, for every model, and Prometheus
 # keeps every series it ever saw for the retention period. Which nodes are slow or failing
@@ -151,55 +141,34 @@ def observe_resolve(namespace: str, name: str, seconds: float, error_reason: str
         RESOLVE_ERRORS.labels(namespace, name, error_reason).inc()
 
 
-# (namespace, model, node) -> the last prefetch duration observed there.
-_last_prefetch: dict[tuple[str, str, str], float] = {}
+# (namespace, model) -> {node: the last prefetch duration observed there}. Bookkeeping to
+# observe each prefetch once, not a series: `keep_prefetched_nodes` trims it to the
+# model's target nodes on every reconcile.
+_last_prefetch: dict[tuple[str, str], dict[str, float]] = {}
 
 
 def observe_prefetch(namespace: str, name: str, node: str, seconds: float) -> None:
-    """Record a completed prefetch of a model on a node.
+    """Record a completed prefetch of a model on a node, in the per-model histogram.
 
     Idempotent per node and duration: a level-triggered reconcile may report every Ready
     holder pod each time (its duration, admission to Ready, does not change);
     only a new duration on that node is observed again.
     """
-    key = (namespace, name, node)
-    if _last_prefetch.get(key) == seconds:
+    seen = _last_prefetch.setdefault((namespace, name), {})
+    if seen.get(node) == seconds:
         return
-    _last_prefetch[key] = seconds
+    seen[node] = seconds
     PREFETCH_DURATION.labels(namespace, name).observe(seconds)
-    NODE_PREFETCH_DURATION.labels(namespace, name, node).set(seconds)
 
 
-def node_state(namespace: str, name: str, node: str, state: str) -> None:
-    """Set the current state of a model on a node (one of NODE_STATES)."""
-    if state not in NODE_STATES:
-        raise ValueError(f"unknown node state {state!r}, expected one of {NODE_STATES}")
-    for other in NODE_STATES:
-        if other != state:
-            NODE_STATE.remove(namespace, name, node, other)
-    NODE_STATE.labels(namespace, name, node, state).set(1)
-
-
-def record_node_states(namespace: str, name: str, states: Mapping[str, str]) -> None:
-    """Set the state of every target node of a model (node -> one of NODE_STATES).
-
-    Nodes reported before but missing now are forgotten, so one call per reconcile
-    keeps the per-node table exact.
-    """
-    for node, state in states.items():
-        node_state(namespace, name, node, state)
-    known = {labels[2] for labels in _children(NODE_STATE) if labels[:2] == (namespace, name)}
-    known |= {node for (ns, model, node) in _last_prefetch if (ns, model) == (namespace, name)}
-    for node in known - states.keys():
-        forget_node(namespace, name, node)
-
-
-def forget_node(namespace: str, name: str, node: str) -> None:
-    """Drop the per-node series of a model on a node that left the target set."""
-    for state in NODE_STATES:
-        NODE_STATE.remove(namespace, name, node, state)
-    NODE_PREFETCH_DURATION.remove(namespace, name, node)
-    _last_prefetch.pop((namespace, name, node), None)
+def keep_prefetched_nodes(namespace: str, name: str, nodes: Collection[str]) -> None:
+    """Forget the observed prefetches of nodes that left the model's target set (a node
+    that comes back and finishes again is observed again)."""
+    seen = _last_prefetch.get((namespace, name))
+    if seen is None:
+        return
+    for node in [n for n in seen if n not in nodes]:
+        del seen[node]
 
 
 def record_phases(namespace: str, name: str, counts: Mapping[str, int]) -> None:
@@ -244,8 +213,6 @@ _PER_MODEL: Final = (
     RESOLVE_DURATION,
     RESOLVE_ERRORS,
     PREFETCH_DURATION,
-    NODE_STATE,
-    NODE_PREFETCH_DURATION,
     MODEL_NODES_BY_PHASE,
     PULL_DURATION,
     PULL_BYTES,
@@ -260,14 +227,13 @@ def forget_model(namespace: str, name: str) -> None:
         for labels in _children(metric):
             if labels[:2] == key:
                 metric.remove(*labels)
-    for seen in [seen for seen in _last_prefetch if seen[:2] == key]:
-        del _last_prefetch[seen]
+    _last_prefetch.pop(key, None)
     for pulled in [pulled for pulled in _observed_pulls if pulled[:2] == key]:
         del _observed_pulls[pulled]
 
 
 def forget_all_models() -> None:
-    """Drop every per-model and per-node series (a replica that stops leading)."""
+    """Drop every per-model series (a replica that stops leading)."""
     for metric in _PER_MODEL:
         metric.clear()
     _last_prefetch.clear()

@@ -136,7 +136,7 @@ async def report(
 
 
 def record_metrics(namespace: str, name: str, plan: Plan) -> None:
-    """The plan's counts, per-node states and finished prefetches as metrics."""
+    """The plan's counts and finished prefetches as metrics (no per-node series)."""
     counts, resolved = plan.status.nodes, plan.status.resolved
     metrics.record_model_state(
         namespace,
@@ -148,6 +148,6 @@ def record_metrics(namespace: str, name: str, plan: Plan) -> None:
         failed=counts.failed,
         size_bytes=resolved.size_bytes if resolved else 0,
     )
-    metrics.record_node_states(namespace, name, plan.node_states)
+    metrics.keep_prefetched_nodes(namespace, name, plan.node_states.keys())
     for node, seconds in plan.prefetched.items():
         metrics.observe_prefetch(namespace, name, node, seconds)

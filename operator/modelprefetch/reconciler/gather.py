@@ -16,9 +16,10 @@ from pydantic import ValidationError
 
 from modelprefetch.api.v1alpha1 import ModelDeploymentSpec, parse_spec
 from modelprefetch.api.validation import describe
-from modelprefetch.core.capacity import NodeStorage, StoragePolicy
+from modelprefetch.core.capacity import NodeStorage, StoragePolicy, judge, model_cost
 from modelprefetch.core.labels import prefetch_label_key
 from modelprefetch.core.targeting import group_by_mount, matching_nodes
+from modelprefetch.core.waves import wave_size
 from modelprefetch.core.world import NodeInfo, PlannerSettings, Problem, World
 from modelprefetch.oci.artifact import ResolvedArtifact
 from modelprefetch.reconciler import resolver
@@ -81,7 +82,13 @@ async def gather(
     storage = None
     if services.capacity is not None and spec is not None and resolution.artifact is not None:
         storage = await gather_storage(
-            services.capacity, namespace, name, spec, resolution.artifact, surroundings.nodes
+            services.capacity,
+            namespace,
+            name,
+            spec,
+            resolution.artifact,
+            surroundings.nodes,
+            storage_policy(services, spec),
         )
     return World(
         namespace=namespace,
@@ -113,8 +120,9 @@ async def gather_storage(
     spec: ModelDeploymentSpec,
     artifact: ResolvedArtifact,
     nodes: tuple[NodeInfo, ...],
+    policy: StoragePolicy,
 ) -> dict[str, NodeStorage]:
-    """Image filesystems of the nodes that may join a wave (see reconciler.capacity)."""
+    """Image filesystems of the nodes that may join the wave next (reconciler.capacity)."""
     targets = group_by_mount(
         artifact,
         matching_nodes(spec.nodes, nodes),
@@ -123,7 +131,17 @@ async def gather_storage(
     )
     keys = {g.digest: prefetch_label_key(namespace, name, g.digest) for g in targets.groups}
     record_costs(capacity.ledger, artifact, targets, keys)
-    return await storage_for(capacity, candidates(targets, keys), frozenset(keys.values()))
+    digest_of = {node.name: g.digest for g in targets.groups for node in g.nodes}
+
+    def fits(node: NodeInfo, storage: NodeStorage) -> bool:
+        cost = model_cost(artifact, digest_of[node.name], node.runtime_version)
+        return not node.disk_pressure and judge(storage, cost, policy).fits
+
+    # The wave can take at most this many nodes now (fewer while some still pull).
+    wanted = wave_size(spec.prefetch.max_concurrent_nodes, targets.desired)
+    found = candidates(targets, keys)
+    own = frozenset(keys.values())
+    return await storage_for(capacity, found, own, wanted=wanted, fits=fits)
 
 
 def storage_policy(services: Services, spec: ModelDeploymentSpec | None) -> StoragePolicy:

@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 
 from modelprefetch.k8s.client import KubeClient
 from modelprefetch.reconciler.capacity import Capacity
-from modelprefetch.reconciler.startup_taint import TaintedNodes
+from modelprefetch.reconciler.startup_taint import (
+    NODE_EVENTS_NAMESPACE,
+    TaintedNodes,
+    startup_taint,
+)
 from modelprefetch.reconciler.views import ClusterViews
 from modelprefetch.reconciler.wakeups import Wakeups
 from modelprefetch.settings import Settings
@@ -27,9 +31,14 @@ class Services:
     kube: KubeClient
     wakeups: Wakeups = field(default_factory=Wakeups)
     views: ClusterViews = field(init=False)
-    # Set by handlers/startup_taint.py at start when the startup taint is enabled.
-    tainted_nodes: TaintedNodes | None = None
+    # When the startup taint is enabled: fed by the node view, started by
+    # handlers/startup_taint.py.
+    tainted_nodes: TaintedNodes | None = field(init=False, default=None)
     capacity: Capacity | None = None  # storage checks before admission; None: off
 
     def __post_init__(self) -> None:
-        self.views = ClusterViews(self.wakeups)
+        taint = startup_taint(self.settings)
+        if taint is not None:
+            self.tainted_nodes = TaintedNodes(taint, events_namespace=NODE_EVENTS_NAMESPACE)
+        observer = self.tainted_nodes.node_seen if self.tainted_nodes else None
+        self.views = ClusterViews(self.wakeups, node_observer=observer)

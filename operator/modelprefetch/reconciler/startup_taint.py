@@ -1,8 +1,9 @@
 """Remove the startup taint from a node when `core.startup_taint.decide` says so.
 
-Called for every event of a node that carries the taint and by a timer on those nodes
-(handlers/startup_taint.py); both read the ModelDeployments from a kopf index, so a
-decision costs no API call. Only a removal writes: one JSON patch (tested entries, see
+Fed by the operator's node view (reconciler.views: the one node watch, no kopf handler
+per node event) and woken by ModelDeployment events (handlers/startup_taint.py); the
+loop reads the ModelDeployments' targets from a kopf index, so a decision costs no API
+call. Only a removal writes: one JSON patch (tested entries, see
 `core.startup_taint.removal_patch`), then an Event on the Node and the metric.
 """
 
@@ -26,7 +27,7 @@ from modelprefetch.core.startup_taint import (
 )
 from modelprefetch.errors import KubernetesError, KubernetesNotFoundError
 from modelprefetch.k8s.client import KubeClient
-from modelprefetch.k8s.resources import EVENTS, NODES
+from modelprefetch.k8s.resources import EVENTS, MODELDEPLOYMENTS, NODES
 from modelprefetch.reconciler import objects
 from modelprefetch.settings import Settings
 
@@ -149,13 +150,17 @@ def _created(body: Mapping[str, Any]) -> datetime | None:
 
 
 class TaintedNodes:
-    """The nodes that carry the taint, fed by the node watch, and the loop that settles
-    them against the ModelDeployments' targets (read from a kopf index: complete before
-    any node event is handled, so no node is judged untargeted by a half-read list).
+    """The nodes that carry the taint, fed by the node view, and the loop that settles
+    them against the ModelDeployments' targets (read from a kopf index, see `use_models`).
 
     Events only update this memory; the loop decides. A node's heartbeat (status only)
     wakes nobody: only a change of what the decision reads (labels, taints) or of a
     model's targets does, and otherwise the loop wakes at the earliest deadline.
+
+    No node is judged before the targets are known complete (`models_synced`): the
+    index is filled before kopf calls any ModelDeployment handler, so the first such
+    call, or a first listing with no ModelDeployment at all, says so. Until then a node
+    would look untargeted and lose its taint too early.
     """
 
     def __init__(self, taint: StartupTaint, events_namespace: str) -> None:
@@ -163,6 +168,7 @@ class TaintedNodes:
         self.events_namespace = events_namespace
         self.nodes: dict[str, Mapping[str, Any]] = {}
         self._models: Callable[[], Iterable[ModelTargets]] = tuple
+        self._models_synced = asyncio.Event()
         self._model_prints: dict[tuple[str, str], ModelTargets] = {}
         self._prints: dict[str, Any] = {}
         self._wake = asyncio.Event()
@@ -171,7 +177,7 @@ class TaintedNodes:
     def start(self, kube: KubeClient, logger: Logger) -> None:
         """Run the loop in a task."""
         if self._task is None:
-            self._task = asyncio.create_task(self.run(kube, logger))
+            self._task = asyncio.create_task(self._run_when_synced(kube, logger))
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -180,14 +186,16 @@ class TaintedNodes:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    def node_seen(
-        self,
-        name: str,
-        body: Mapping[str, Any] | None,
-        models: Callable[[], Iterable[ModelTargets]],
-    ) -> None:
-        """A node event (None: deleted); `models` reads every ModelDeployment's targets."""
+    def use_models(self, models: Callable[[], Iterable[ModelTargets]]) -> None:
+        """Where the loop reads every ModelDeployment's targets (the kopf index)."""
         self._models = models
+
+    def models_synced(self) -> None:
+        """The targets are complete (kopf called a ModelDeployment handler)."""
+        self._models_synced.set()
+
+    def node_seen(self, name: str, body: Mapping[str, Any] | None) -> None:
+        """A node event from the node view (None: deleted)."""
         if body is None or not carries(self.taint, body):
             self.nodes.pop(name, None)
             self._prints.pop(name, None)
@@ -201,11 +209,24 @@ class TaintedNodes:
     def model_seen(self, key: tuple[str, str], targets: ModelTargets | None) -> None:
         """A ModelDeployment event (None: deleted, being deleted, or an invalid spec):
         wakes the loop when its targets changed."""
+        self.models_synced()
         before = self._model_prints.pop(key, None)
         if targets is not None:
             self._model_prints[key] = targets
         if before != targets and self.nodes:
             self._wake.set()
+
+    async def _run_when_synced(self, kube: KubeClient, logger: Logger) -> None:
+        while not self._models_synced.is_set():
+            try:  # one call at start: with no ModelDeployment, no handler ever says so
+                listed = await kube.list(MODELDEPLOYMENTS, limit=1)
+                if not listed.get("items"):
+                    self.models_synced()
+            except KubernetesError as exc:
+                logger.warning("Startup taint: listing ModelDeployments: %s", exc.message)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._models_synced.wait(), timeout=ERROR_RETRY_SECONDS)
+        await self.run(kube, logger)
 
     async def run(self, kube: KubeClient, logger: Logger) -> None:
         """Settle every tainted node, then sleep until woken or the next deadline."""

@@ -62,16 +62,29 @@ def _name(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("name") or "")
 
 
-class NodesView:
-    """Every node as `NodeInfo`; `on_change()` when what the planner reads changed."""
+NodeObserver = Callable[[str, Mapping[str, Any] | None], None]
 
-    def __init__(self, on_change: Callable[[], None]) -> None:
+
+class NodesView:
+    """Every node as `NodeInfo`; `on_change()` when what the planner reads changed.
+
+    `observe(name, trimmed node or None when deleted)`, if given, sees every node event
+    (the startup taint's tracker: the same watch, no second one)."""
+
+    def __init__(self, on_change: Callable[[], None], observe: NodeObserver | None = None) -> None:
         self._nodes: dict[str, NodeInfo] = {}
         self._on_change = on_change
+        self._observe = observe
         self.synced = asyncio.Event()
 
     def replace_all(self, objs: Iterable[Mapping[str, Any]], /) -> None:
+        objs = list(objs)
         fresh = {info.name: info for info in map(objects.node_info, objs)}
+        if self._observe is not None:
+            for obj in objs:
+                self._observe(_name(obj), obj)
+            for gone in self._nodes.keys() - fresh.keys():
+                self._observe(gone, None)
         changed = fresh != self._nodes
         self._nodes = fresh
         self.synced.set()
@@ -80,6 +93,8 @@ class NodesView:
 
     def apply(self, event_type: str, obj: Mapping[str, Any], /) -> None:
         name = _name(obj)
+        if self._observe is not None:
+            self._observe(name, None if event_type == "DELETED" else obj)
         if event_type == "DELETED":
             if self._nodes.pop(name, None) is not None:
                 self._on_change()
@@ -148,8 +163,8 @@ class OwnedView(Generic[V]):
 class ClusterViews:
     """The three views, the watches that feed them, and the Surroundings they answer."""
 
-    def __init__(self, wakeups: Wakeups) -> None:
-        self.nodes = NodesView(wakeups.wake_all)
+    def __init__(self, wakeups: Wakeups, node_observer: NodeObserver | None = None) -> None:
+        self.nodes = NodesView(wakeups.wake_all, node_observer)
         self.holders: OwnedView[HolderPod] = OwnedView(objects.holder_pod, wakeups.wake)
         self.daemonsets: OwnedView[ExistingDaemonSet] = OwnedView(
             objects.existing_daemonset, wakeups.wake
