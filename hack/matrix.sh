@@ -25,7 +25,7 @@ for entry in "$@"; do
          exit 2 ;;
     esac
   done
-  echo "== ${entry}: runtime ${runtime:-build.sh's default}, Kubernetes ${kubernetes:-build.sh's default}"
+  echo "== ${entry}: runtime ${runtime:-the default}, Kubernetes ${kubernetes:-the default}"
   started=$SECONDS
   if [[ -n "$runtime" ]] && ! nice -n 10 bash e2e/cluster/build.sh --runtime "$runtime" >/dev/null; then
     failed+=("$entry (build)"); continue
