@@ -23,7 +23,23 @@ TABLE = REPO / "docs" / "compatibility.md"
 OBSERVATIONS = REPO / ".tmp" / "observations"
 
 sys.path.insert(0, str(REPO / "operator"))
-from modelprefetch.oci.compat import CASES, OUTCOMES, parse_facts  # noqa: E402
+from modelprefetch.oci.compat import (  # noqa: E402
+    CASES,
+    OUTCOMES,
+    ObservedRuntime,
+    kubelet_line,
+    parse_facts,
+    same_kubelet_line,
+)
+
+
+def column(row: ObservedRuntime, rows: tuple[ObservedRuntime, ...]) -> str:
+    """A row's column heading: the runtime release, plus the kubelet line where that
+    release was observed under more than one kubelet."""
+    twins = [r for r in rows if (r.runtime, r.version) == (row.runtime, row.version)]
+    if len(twins) < 2 or not row.kubelet_line:
+        return row.label
+    return f"{row.label} (kubelet {'.'.join(map(str, row.kubelet_line))})"
 
 
 def render(document: dict[str, Any]) -> str:
@@ -41,7 +57,7 @@ def render(document: dict[str, Any]) -> str:
         "shows `files`; everywhere else it mounts the derived OCI image. `-` = not observed",
         "(treated as not mountable natively). Why, and what the operator does: docs/runtimes.md.",
         "",
-        "| artifact | " + " | ".join(r.label for r in rows) + " |",
+        "| artifact | " + " | ".join(column(r, rows) for r in rows) + " |",
         "|---|" + "---|" * len(rows),
     ]
     for case, description in CASES.items():
@@ -53,16 +69,20 @@ def render(document: dict[str, Any]) -> str:
     lines += ["", "Observed by:", ""]
     for r in rows:
         kubelet = f", kubelet {r.kubelet}" if r.kubelet else ""
-        lines.append(f"- {r.label}{kubelet}: {r.observed_by}")
+        lines.append(f"- {column(r, rows)}{kubelet}: {r.observed_by}")
     return "\n".join(lines) + "\n"
 
 
 def merge(document: dict[str, Any], observation: dict[str, Any]) -> dict[str, Any]:
-    """`document` with `observation`'s cases replacing those of the same runtime release."""
+    """`document` with `observation`'s cases replacing those of the same runtime release
+    under the same kubelet line (an observation without a kubelet matches any)."""
     observed = [dict(item) for item in document["observed"]]
     key = (observation["runtime"], observation["version"])
+    kubelet = observation.get("kubelet", "")
     for item in observed:
-        if (item["runtime"], item["version"]) == key:
+        if (item["runtime"], item["version"]) == key and same_kubelet_line(
+            item.get("kubelet", ""), kubelet
+        ):
             item["cases"] = {**item["cases"], **observation["cases"]}
             item["kubelet"] = observation.get("kubelet", item.get("kubelet", ""))
             item["observedBy"] = observation["observedBy"]
@@ -73,7 +93,13 @@ def merge(document: dict[str, Any], observation: dict[str, Any]) -> dict[str, An
         observed[-1]["observedBy"] = observation["observedBy"]
     for item in observed:  # a stable order: the CASES order
         item["cases"] = {c: item["cases"][c] for c in CASES if c in item["cases"]}
-    observed.sort(key=lambda i: (i["runtime"], [int(p) for p in i["version"].split(".")]))
+    observed.sort(
+        key=lambda i: (
+            i["runtime"],
+            [int(p) for p in i["version"].split(".")],
+            kubelet_line(i.get("kubelet", "")),
+        )
+    )
     merged = {**document, "observed": observed}
     parse_facts(merged)  # refuse to write what the operator could not read
     return merged

@@ -119,3 +119,49 @@ SUBTREE = "/m:\n-rw-r--r--    1 0        0                7 Jan  1  1970 gen.jso
 def test_classify(log: str, sub_path: str | None, outcome: str) -> None:
     """Each way a mount can look is told apart."""
     assert classify(log, EXPECTED, sub_path) == outcome
+
+
+def _kubelet_136(generator: ModuleType, document: dict[str, Any]) -> dict[str, Any]:
+    observation = {
+        "runtime": "containerd",
+        "version": "2.2.9",
+        "kubelet": "v1.36.3",
+        "observedBy": "test",
+        "cases": {"derived-raw": "empty"},
+    }
+    return dict(generator.merge(document, observation))
+
+
+def test_another_kubelet_line_is_its_own_row() -> None:
+    """containerd 2.2.9 seen under kubelet 1.36 adds a column, the 1.35 row stays as it was."""
+    generator, document = _generator(), _facts()
+    merged = _kubelet_136(generator, document)
+    rows = [r for r in parse_facts(merged) if r.label == "containerd 2.2.9"]
+    assert [r.kubelet_line for r in rows] == [(1, 35), (1, 36)]
+    assert rows[0].cases["derived-raw"] == "files" and rows[1].cases == {"derived-raw": "empty"}
+    table = generator.render(merged)
+    assert "containerd 2.2.9 (kubelet 1.35)" in table and "containerd 2.2.9 (kubelet 1.36)" in table
+
+
+def test_the_oldest_kubelets_row_decides() -> None:
+    """The operator does not know a node's kubelet here: the oldest kubelet's row judges."""
+    merged = _kubelet_136(_generator(), _facts())
+    judgement = judge(parse_runtime("containerd://2.2.9"), parse_facts(merged))
+    assert judgement.row is not None and judgement.row.kubelet_line == (1, 35)
+    assert judgement.outcome("derived-raw") == "files"
+
+
+def test_an_observation_without_kubelet_matches_any_kubelet_line() -> None:
+    """A by-hand (crictl) row is replaced by the tests' observation under a kubelet."""
+    generator = _generator()
+    document = {
+        "observed": [
+            {"runtime": "cri-o", "version": "1.35.2", "kubelet": "", "observedBy": "hand",
+             "cases": {"modelpack-tar": "archives"}},
+        ]
+    }  # fmt: skip
+    observation = {"runtime": "cri-o", "version": "1.35.2", "kubelet": "v1.35.4",
+                   "observedBy": "test", "cases": {"derived-raw": "files"}}  # fmt: skip
+    rows = parse_facts(generator.merge(document, observation))
+    assert len(rows) == 1 and rows[0].kubelet == "v1.35.4"
+    assert rows[0].cases == {"derived-raw": "files", "modelpack-tar": "archives"}

@@ -4,6 +4,8 @@
 # with the cache present builds nothing. Usage: e2e/cluster/build.sh [--print-dir]
 # Another runtime for real nodes (its own folder, the default binaries untouched):
 #   e2e/cluster/build.sh --runtime containerd-v2.1.9 [--print-dir]
+# Another Kubernetes (control plane + kubelet + kubectl, its own folder; the rest stays the
+# default set's): e2e/cluster/build.sh --kubernetes v1.36.3 [--print-dir]
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.35.4}"
@@ -29,6 +31,14 @@ if [[ "${1:-}" == "--runtime" ]]; then
   [[ "$RUNTIME" =~ ^(containerd-v2|crio-v1)\.[0-9]+\.[0-9]+$ ]] || {
     echo "unsupported runtime '$RUNTIME' (supported: containerd-v2.X.Y, crio-v1.X.Y)" >&2; exit 2; }
   BIN_DIR="${CACHE_ROOT}/bin/runtime-${RUNTIME}"
+fi
+KUBERNETES_ONLY=""
+if [[ "${1:-}" == "--kubernetes" ]]; then
+  K8S_VERSION="${2:?--kubernetes needs vX.Y.Z, e.g. v1.36.3}"; shift 2
+  [[ "$K8S_VERSION" =~ ^v1\.[0-9]+\.[0-9]+$ ]] || {
+    echo "unsupported Kubernetes version '$K8S_VERSION' (expected v1.X.Y)" >&2; exit 2; }
+  KUBERNETES_ONLY=1
+  BIN_DIR="${CACHE_ROOT}/bin/kubernetes-${K8S_VERSION}"
 fi
 if [[ "${1:-}" == "--print-dir" ]]; then echo "$BIN_DIR"; exit 0; fi
 
@@ -168,6 +178,12 @@ go_install() { # name module/cmd@version [ldflags]
   GOBIN="$BIN_DIR" go install -ldflags="-s -w ${ld}" "$pkg"
 }
 
+if [[ -n "$KUBERNETES_ONLY" ]]; then
+  build_kubernetes
+  log "kubernetes ${K8S_VERSION} in $BIN_DIR"
+  echo "$BIN_DIR"
+  exit 0
+fi
 build_kubernetes
 build_etcd
 go_install kwok "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}"

@@ -22,8 +22,55 @@ def bin_dir() -> Path:
     return Path(out.stdout.strip())
 
 
+# Another Kubernetes release for the control plane, the real nodes' kubelet and kube-proxy,
+# and kubectl: "" is bin_dir()'s (build.sh's default); else "v1.X.Y", built by
+# `build.sh --kubernetes v1.X.Y` into its own cache folder (etcd, kwok & co stay the default's).
+KUBERNETES_VERSION_ENV = "MODELPREFETCH_KUBERNETES_VERSION"
+KUBERNETES_BINARIES = frozenset(
+    {
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kubectl",
+        "kubelet",
+        "kube-proxy",
+    }
+)
+
+
+def kubernetes_version() -> str:
+    """The Kubernetes release asked for by MODELPREFETCH_KUBERNETES_VERSION ("" = default)."""
+    version = os.environ.get(KUBERNETES_VERSION_ENV, "").strip()
+    if version and not version.startswith("v"):
+        version = f"v{version}"
+    return version
+
+
+@functools.cache
+def kubernetes_bin_dir(version: str) -> Path:
+    """The cache folder holding Kubernetes `version`'s binaries (build.sh validates it)."""
+    out = subprocess.run(
+        ["bash", str(BUILD_SCRIPT), "--kubernetes", version, "--print-dir"],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        raise ValueError(f"{KUBERNETES_VERSION_ENV}={version}: {out.stderr.strip()}")
+    return Path(out.stdout.strip())
+
+
 def tool_path(name: str) -> Path:
-    """A binary from the build cache, else from PATH; raises if neither has it."""
+    """A binary from the build cache, else from PATH; raises if neither has it. The
+    Kubernetes binaries come from MODELPREFETCH_KUBERNETES_VERSION's build when it is set."""
+    version = kubernetes_version()
+    if version and name in KUBERNETES_BINARIES:
+        built = kubernetes_bin_dir(version) / name
+        if built.is_file():
+            return built
+        raise FileNotFoundError(
+            f"{name} of Kubernetes {version} not built:"
+            f" run `bash e2e/cluster/build.sh --kubernetes {version}`"
+        )
     cached = bin_dir() / name
     if cached.is_file():
         return cached

@@ -1,5 +1,5 @@
 """What a container saw in its image volume, as one word, and where the runtime-table
-tests write it down (.tmp/observations/<runtime>-<version>.json, folded into the
+tests write it down (.tmp/observations/<runtime>-<version>-kubelet-<X.Y>.json, folded into the
 compatibility facts by `hack/compatibility.py update`).
 
 The words are modelprefetch.oci.compat.OUTCOMES; the cases are compat.CASES.
@@ -11,7 +11,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from modelprefetch.oci.compat import CASES, OUTCOMES, ObservedRuntime, packaged_facts
+from modelprefetch.oci.compat import (
+    CASES,
+    OUTCOMES,
+    ObservedRuntime,
+    kubelet_line,
+    packaged_facts,
+    same_kubelet_line,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 OBSERVATIONS = REPO / ".tmp" / "observations"
@@ -78,7 +85,8 @@ class Observations:
 
     @property
     def file(self) -> Path:
-        return OBSERVATIONS / f"{self.runtime}-{self.version}.json"
+        line = ".".join(map(str, kubelet_line(self.kubelet))) or "none"
+        return OBSERVATIONS / f"{self.runtime}-{self.version}-kubelet-{line}.json"
 
     def record(self, case: str, outcome: str) -> None:
         assert case in CASES and outcome in OUTCOMES, (case, outcome)
@@ -94,9 +102,13 @@ class Observations:
         self.file.write_text(json.dumps(document, indent=2) + "\n")
 
     def committed(self) -> ObservedRuntime | None:
-        """The committed facts of exactly this runtime release."""
+        """The committed facts of exactly this runtime release under this kubelet line."""
         for row in packaged_facts():
-            if row.runtime == self.runtime and ".".join(map(str, row.version)) == self.version:
+            if (
+                row.runtime == self.runtime
+                and ".".join(map(str, row.version)) == self.version
+                and same_kubelet_line(row.kubelet, self.kubelet)
+            ):
                 return row
         return None
 

@@ -25,7 +25,8 @@ from modelprefetch.oci.resolve import resolve
 
 def default_runtimes() -> list[str]:
     """Every runtime release in the observed facts (docs/compatibility.md)."""
-    return [f"{row.runtime}://{'.'.join(map(str, row.version))}" for row in packaged_facts()]
+    releases = [f"{row.runtime}://{'.'.join(map(str, row.version))}" for row in packaged_facts()]
+    return list(dict.fromkeys(releases))  # once each, though observed under several kubelets
 
 
 def register(subparsers: Any) -> None:

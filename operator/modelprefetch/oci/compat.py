@@ -88,6 +88,24 @@ class ObservedRuntime:
     def label(self) -> str:
         return f"{self.runtime} {'.'.join(map(str, self.version))}"
 
+    @property
+    def kubelet_line(self) -> tuple[int, ...]:
+        """The kubelet's (major, minor) of this observation; () when not recorded."""
+        return kubelet_line(self.kubelet)
+
+
+def kubelet_line(kubelet: str) -> tuple[int, ...]:
+    """(1, 36) for "v1.36.3"; () for "" (observed without a kubelet) or garbage."""
+    parts = kubelet.lstrip("v").split(".")[:2]
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else ()
+
+
+def same_kubelet_line(first: str, second: str) -> bool:
+    """Two observations of one runtime release describe the same row: same kubelet
+    line, or one of them was made without a kubelet (by hand, with crictl)."""
+    a, b = kubelet_line(first), kubelet_line(second)
+    return not a or not b or a == b
+
 
 @dataclass(frozen=True, slots=True)
 class Judgement:
@@ -122,7 +140,7 @@ def parse_facts(document: Any) -> tuple[ObservedRuntime, ...]:
         if unknown:
             raise ValueError(f"compatibility facts: observed[{index}]: unknown {sorted(unknown)}")
         rows.append(row)
-    return tuple(sorted(rows, key=lambda r: (r.runtime, r.version)))
+    return tuple(sorted(rows, key=lambda r: (r.runtime, r.version, r.kubelet_line)))
 
 
 @functools.cache
@@ -134,7 +152,9 @@ def packaged_facts() -> tuple[ObservedRuntime, ...]:
 
 def judge(runtime: Runtime, facts: tuple[ObservedRuntime, ...] | None = None) -> Judgement:
     """The observed release `runtime` is judged by: the same major.minor line (patch
-    releases of a line mount alike), else the newest observed release below it."""
+    releases of a line mount alike), else the newest observed release below it. Where a
+    release was observed under several kubelets, the oldest kubelet's row decides (the
+    node's kubelet is not known here; newer kubelets' rows are documentation)."""
     rows = [r for r in (packaged_facts() if facts is None else facts) if r.runtime == runtime.name]
     line = [r for r in rows if r.version[:2] == runtime.version[:2]]
     below = [r for r in rows if r.version <= runtime.version]
@@ -145,6 +165,7 @@ def judge(runtime: Runtime, facts: tuple[ObservedRuntime, ...] | None = None) ->
         row = below[-1]
     else:
         return Judgement(None, None)
+    row = min((r for r in rows if r.version == row.version), key=lambda r: r.kubelet_line)
     return Judgement(row, None if row.version == runtime.version else row.label)
 
 
