@@ -83,6 +83,8 @@ def _recorded(name: str) -> Produce:
 PRODUCERS = [
     Producer("modctl-v0.0.5-tar", "modctl", "v0.0.5", "ci", _modctl_v005(raw=False)),
     Producer("modctl-v0.0.5-raw", "modctl", "v0.0.5", "ci", _modctl_v005(raw=True)),
+    Producer("modctl-v0.2.2-raw", "modctl", "v0.2.2", "recorded", _recorded("modctl-v0.2.2-raw")),
+    Producer("modctl-v0.2.2-tar", "modctl", "v0.2.2", "recorded", _recorded("modctl-v0.2.2-tar")),
     Producer("dmr-docker", "Docker Model Runner", "v1.2.9", "ci", _gopack("dmr", "docker")),
     Producer("dmr-cncf", "Docker Model Runner", "v1.2.9", "ci", _gopack("dmr", "cncf")),
     Producer("ollama", "Ollama", "v0.17.4", "ci", _gopack("ollama")),

@@ -96,18 +96,14 @@ def _with_diff_ids(document: dict[str, Any], diff_ids: list[str]) -> dict[str, A
     return document
 
 
-def replay(name: str, model: Path, reference: str) -> str:
-    """Push the recorded run `name`'s shape, filled with `model`, to a plain-HTTP
-    loopback registry; returns the manifest digest."""
+def build_artifact(name: str, model: Path) -> tuple[bytes, list[bytes]]:
+    """The manifest and blobs (config first) of the recorded run `name`'s shape, filled
+    with `model`. Where the tool wrote raw layers and `model` is the recorded tree, the
+    manifest is byte for byte the tool's (tests/test_interop_doc.py checks it)."""
     run = recorded_runs()[name]
-    host, _, rest = reference.partition("/")
-    repo, _, tag = rest.rpartition(":")
     layers = [_layer(model, recorded) for recorded in run["layers"]]
-    config = json.dumps(
-        _with_diff_ids(run["config"]["document"], [diff for _, _, diff in layers])
-    ).encode()
-    for blob in [config, *(blob for _, blob, _ in layers)]:
-        _push_blob(host, repo, blob)
+    document = _with_diff_ids(run["config"]["document"], [diff for _, _, diff in layers])
+    config = json.dumps(document, separators=(",", ":")).encode()  # Go's encoding/json
     manifest: dict[str, Any] = {"schemaVersion": 2, "mediaType": run["manifest"]["mediaType"]}
     if run["manifest"].get("artifactType"):
         manifest["artifactType"] = run["manifest"]["artifactType"]
@@ -119,8 +115,19 @@ def replay(name: str, model: Path, reference: str) -> str:
     manifest["layers"] = [descriptor for descriptor, _, _ in layers]
     if run["manifest"].get("annotations"):
         manifest["annotations"] = run["manifest"]["annotations"]
-    data = json.dumps(manifest).encode()
+    data = json.dumps(manifest, separators=(",", ":")).encode()
+    return data, [config, *(blob for _, blob, _ in layers)]
+
+
+def replay(name: str, model: Path, reference: str) -> str:
+    """Push the recorded run `name`'s shape, filled with `model`, to a plain-HTTP
+    loopback registry; returns the manifest digest."""
+    host, _, rest = reference.partition("/")
+    repo, _, tag = rest.rpartition(":")
+    data, blobs = build_artifact(name, model)
+    for blob in blobs:
+        _push_blob(host, repo, blob)
     put = urllib.request.Request(f"http://{host}/v2/{repo}/manifests/{tag}", data, method="PUT")
-    put.add_header("Content-Type", manifest["mediaType"])
+    put.add_header("Content-Type", json.loads(data)["mediaType"])
     _send(put)
     return _digest(data)
