@@ -56,7 +56,7 @@ def test_replay_of_raw_runs_is_byte_for_byte_the_tools_manifest(tmp_path: Path) 
     raw_runs = {
         name: run
         for name, run in recorded_runs().items()
-        if all(layer["tarMember"] is None for layer in run["layers"])
+        if all(layer["tarMembers"] is None for layer in run["layers"])
     }
     assert raw_runs
     for name, run in raw_runs.items():
@@ -69,9 +69,9 @@ def test_replay_of_tar_runs_keeps_the_tools_member_names(tmp_path: Path) -> None
     for name, run in recorded_runs().items():
         _, blobs = build_artifact(name, model)
         for recorded, blob in zip(run["layers"], blobs[1:], strict=True):
-            if recorded["tarMember"] is None:
+            if recorded["tarMembers"] is None:
                 assert blob == (model / recorded["file"]).read_bytes()
                 continue
             data = gzip.decompress(blob) if recorded.get("compression") == "gzip" else blob
             with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-                assert archive.getnames() == [recorded["tarMember"]], name
+                assert archive.getnames() == recorded["tarMembers"], name

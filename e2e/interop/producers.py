@@ -88,4 +88,5 @@ PRODUCERS = [
     Producer("dmr-docker", "Docker Model Runner", "v1.2.9", "ci", _gopack("dmr", "docker")),
     Producer("dmr-cncf", "Docker Model Runner", "v1.2.9", "ci", _gopack("dmr", "cncf")),
     Producer("ollama", "Ollama", "v0.17.4", "ci", _gopack("ollama")),
+    Producer("kitops-v1.7.0", "KitOps", "v1.7.0", "recorded", _recorded("kitops-v1.7.0")),
 ]

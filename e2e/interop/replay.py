@@ -34,30 +34,37 @@ def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _tar(member: str, data: bytes, mode: int) -> bytes:
+def _tar(model: Path, members: list[str], inline: dict[str, str]) -> bytes:
+    """A tar of `members`: files of `model`, or the recorded inline text."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        info = tarfile.TarInfo(member)
-        info.size, info.mode = len(data), mode
-        archive.addfile(info, io.BytesIO(data))
+        for member in members:
+            if member in inline:
+                data, mode = inline[member].encode(), 0o644
+            else:
+                data, mode = (model / member).read_bytes(), (model / member).stat().st_mode
+            info = tarfile.TarInfo(member)
+            info.size, info.mode = len(data), mode & 0o777
+            archive.addfile(info, io.BytesIO(data))
     return out.getvalue()
 
 
 def _layer(model: Path, recorded: dict[str, Any]) -> tuple[dict[str, Any], bytes, str]:
     """(descriptor, blob, diff id) of one recorded layer, filled with the model's file."""
     path = recorded["file"]
-    data = (model / path).read_bytes()
-    mode = (model / path).stat().st_mode & 0o777
-    blob = uncompressed = data
-    if recorded.get("tarMember") is not None:
-        blob = uncompressed = _tar(recorded["tarMember"], data, mode)
+    if recorded.get("tarMembers") is None:
+        blob = uncompressed = (model / path).read_bytes()
+    else:
+        uncompressed = _tar(model, recorded["tarMembers"], recorded.get("inline", {}))
+        blob = uncompressed
         if recorded.get("compression") == "gzip":
             blob = gzip.compress(uncompressed, mtime=0)
     annotations = {}
     for key, value in recorded.get("annotations", {}).items():
         if key in _METADATA_KEYS:  # path annotations are kept: the recorded tree is ours
             metadata = json.loads(value)
-            metadata.update(name=Path(path).name, size=len(data), mode=mode)
+            stat = (model / path).stat()
+            metadata.update(name=Path(path).name, size=stat.st_size, mode=stat.st_mode & 0o777)
             value = json.dumps(metadata, separators=(",", ":"))
         annotations[key] = value
     descriptor = {"mediaType": recorded["mediaType"], "digest": _digest(blob), "size": len(blob)}
@@ -104,7 +111,9 @@ def build_artifact(name: str, model: Path) -> tuple[bytes, list[bytes]]:
     layers = [_layer(model, recorded) for recorded in run["layers"]]
     document = _with_diff_ids(run["config"]["document"], [diff for _, _, diff in layers])
     config = json.dumps(document, separators=(",", ":")).encode()  # Go's encoding/json
-    manifest: dict[str, Any] = {"schemaVersion": 2, "mediaType": run["manifest"]["mediaType"]}
+    manifest: dict[str, Any] = {"schemaVersion": 2}
+    if run["manifest"].get("mediaType"):  # KitOps leaves it out
+        manifest["mediaType"] = run["manifest"]["mediaType"]
     if run["manifest"].get("artifactType"):
         manifest["artifactType"] = run["manifest"]["artifactType"]
     manifest["config"] = {
@@ -128,6 +137,6 @@ def replay(name: str, model: Path, reference: str) -> str:
     for blob in blobs:
         _push_blob(host, repo, blob)
     put = urllib.request.Request(f"http://{host}/v2/{repo}/manifests/{tag}", data, method="PUT")
-    put.add_header("Content-Type", json.loads(data)["mediaType"])
+    put.add_header("Content-Type", json.loads(data).get("mediaType", mt.OCI_MANIFEST))
     _send(put)
     return _digest(data)

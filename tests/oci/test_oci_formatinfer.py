@@ -145,7 +145,7 @@ async def test_resolve_reports_unknown_format_as_none(
         (
             "application/vnd.kitops.modelkit.config.v1+json",
             "application/vnd.kitops.modelkit.model.v1.tar+gzip",
-            "kit pack --use-model-pack",
+            "push the model as a CNCF ModelPack",
         ),
     ],
 )

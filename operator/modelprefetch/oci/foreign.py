@@ -22,6 +22,7 @@ def refuse_foreign_model_formats(config_media_type: str, layer_types: list[str])
         t.startswith(mt.KITOPS_PREFIX) for t in layer_types
     ):
         raise ModelFormatError(
-            "a KitOps ModelKit (application/vnd.kitops.modelkit.*) is not supported: pack"
-            " it with `kit pack --use-model-pack` to write a CNCF ModelPack instead"
+            "a KitOps ModelKit (application/vnd.kitops.modelkit.*) is not supported: its"
+            " layers are directory archives without file annotations; push the model as a"
+            " CNCF ModelPack instead (modelprefetch pack, modctl)"
         )
