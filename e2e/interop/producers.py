@@ -85,6 +85,12 @@ PRODUCERS = [
     Producer("modctl-v0.0.5-raw", "modctl", "v0.0.5", "ci", _modctl_v005(raw=True)),
     Producer("modctl-v0.2.2-raw", "modctl", "v0.2.2", "recorded", _recorded("modctl-v0.2.2-raw")),
     Producer("modctl-v0.2.2-tar", "modctl", "v0.2.2", "recorded", _recorded("modctl-v0.2.2-tar")),
+    Producer(
+        "modctl-main-raw", "modctl", "main (c8e484d)", "recorded", _recorded("modctl-main-raw")
+    ),
+    Producer(
+        "modctl-main-tar", "modctl", "main (c8e484d)", "recorded", _recorded("modctl-main-tar")
+    ),
     Producer("dmr-docker", "Docker Model Runner", "v1.2.9", "ci", _gopack("dmr", "docker")),
     Producer("dmr-cncf", "Docker Model Runner", "v1.2.9", "ci", _gopack("dmr", "cncf")),
     Producer("ollama", "Ollama", "v0.17.4", "ci", _gopack("ollama")),
