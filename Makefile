@@ -37,6 +37,7 @@ system-deps:
 binaries: system-deps
 	bash e2e/cluster/build.sh
 	bash e2e/oci/build_modctl.sh
+	nice -n 10 bash e2e/oci/build_gopack.sh
 
 # The Dockerfile as an OCI image without Docker (buildah), pushed to IMAGE=<registry>/<repo>:<tag>;
 # the last line printed is the digest-pinned reference. Cached under ~/.cache/modelprefetch/image.

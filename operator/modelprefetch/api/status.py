@@ -75,6 +75,9 @@ class ResolvedModel(StatusModel):
     """Files in the mounted model tree."""
     resolved_at: Timestamp | None = None
     """When the reference was last resolved (RFC 3339)."""
+    format_source: str | None = None
+    """Where format came from: config (the artifact's config says it) or files (inferred
+    from file names and layer media types, e.g. modctl leaves config.format empty)."""
 
 
 class NodeCounts(StatusModel):

@@ -95,7 +95,7 @@ def render(artifact: ResolvedArtifact, decisions: list[MountDecision], console: 
         ("Kind", f"{artifact.kind} ({artifact.generation or '-'})"),
         ("Name", artifact.name),
         ("Family", artifact.family),
-        ("Format", artifact.format),
+        ("Format", _format_text(artifact.format, artifact.format_source)),
         ("Parameters", artifact.param_size),
         ("Precision", artifact.precision),
         ("Quantization", artifact.quantization),
@@ -130,3 +130,10 @@ def human_bytes(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
+
+
+def _format_text(model_format: str | None, source: str | None) -> str | None:
+    """ "safetensors", or "safetensors (inferred from the files)" when the config lacks it."""
+    if model_format is None or source != "files":
+        return model_format
+    return f"{model_format} (inferred from the files)"

@@ -40,6 +40,7 @@ def resolved_block(
         size_bytes=artifact.size_bytes,
         file_count=len(artifact.files),
         resolved_at=rfc3339(world.resolved_at) if world.resolved_at else None,
+        format_source=artifact.format_source,
     )
 
 

@@ -90,6 +90,9 @@ class ResolvedArtifact:
     diff_ids: tuple[str, ...] = ()  # one per layer when the config lists them
     manifest_size: int = 0  # bytes of the manifest (a referrer's subject descriptor needs it)
     generation: str | None = None  # ModelPack generation ("v0.0.6-cnai", "v0.0.7", "main"), ...
+    # Where `format` came from: "config" (the artifact says it), "files" (inferred from
+    # file names and layer media types: oci.formatinfer), None when unknown.
+    format_source: str | None = None
 
 
 class MountOutcome(enum.StrEnum):

@@ -17,6 +17,7 @@ from modelprefetch.errors import ModelFormatError
 from modelprefetch.oci import mediatypes as mt
 from modelprefetch.oci.artifact import ArtifactKind, LayerFormat, LayerInfo, ModelFile
 from modelprefetch.oci.descriptor import Descriptor, parse_annotations, parse_descriptor
+from modelprefetch.oci.foreign import refuse_foreign_model_formats
 
 _MODEL_LAYER = re.compile(
     r"^application/vnd\.(?:cncf|cnai)\.model\.([a-z0-9.]+)\.v1\.(raw|tar|tar\+gzip|tar\+zstd)$"
@@ -123,6 +124,7 @@ def classify(
         t.startswith(mt.DOCKER_AI_PREFIX) for t in layer_types
     ):
         return ArtifactKind.DOCKER_MODEL
+    refuse_foreign_model_formats(config_media_type, layer_types)
     if config_media_type in mt.IMAGE_CONFIG_TYPES:
         unknown = [t for t in layer_types if t not in _IMAGE_LAYER_FORMATS]
         if unknown:

@@ -38,6 +38,11 @@ MODELPACK_LAYER_PREFIXES: Final = ("application/vnd.cncf.model.", "application/v
 DOCKER_AI_PREFIX: Final = "application/vnd.docker.ai."
 DOCKER_AI_CONFIG: Final = "application/vnd.docker.ai.model.config.v0.1+json"
 
+# Ollama's registry format: a Docker v2 manifest whose layers are raw blobs without names.
+OLLAMA_LAYER_PREFIX: Final = "application/vnd.ollama.image."
+# KitOps ModelKits (`kit pack` without --use-model-pack).
+KITOPS_PREFIX: Final = "application/vnd.kitops.modelkit."
+
 # Layer annotations.
 ANNOTATION_FILEPATH: Final = "org.cncf.model.filepath"
 ANNOTATION_FILE_METADATA: Final = "org.cncf.model.file.metadata+json"

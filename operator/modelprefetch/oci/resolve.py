@@ -12,6 +12,7 @@ from modelprefetch.oci import mediatypes as mt
 from modelprefetch.oci.artifact import ArtifactKind, ResolvedArtifact
 from modelprefetch.oci.client import RegistryClient
 from modelprefetch.oci.descriptor import Platform
+from modelprefetch.oci.formatinfer import infer_format
 from modelprefetch.oci.manifest import model_files, parse_manifest
 from modelprefetch.oci.modelconfig import ModelMetadata, parse_model_config
 from modelprefetch.oci.reference import Reference, parse_reference
@@ -42,6 +43,12 @@ async def resolve(
         )
     elif parsed.kind is not ArtifactKind.DOCKER_MODEL:
         raise ModelFormatError(f"config of {ref} is empty; a {parsed.kind} needs one")
+    model_format, format_source = metadata.format, "config" if metadata.format else None
+    if model_format is None:  # modctl leaves config.format empty; the files still tell
+        model_format = infer_format(
+            (layer.path for layer in parsed.layers), (layer.media_type for layer in parsed.layers)
+        )
+        format_source = "files" if model_format else None
     derived = None
     if parsed.kind is not ArtifactKind.OCI_IMAGE:
         derived = await find_derived_image(client, ref, fetched.digest)
@@ -55,7 +62,8 @@ async def resolve(
         artifact_type=parsed.artifact_type,
         name=metadata.name,
         family=metadata.family,
-        format=metadata.format,
+        format=model_format,
+        format_source=format_source,
         param_size=metadata.param_size,
         precision=metadata.precision,
         architecture=metadata.architecture,
