@@ -34,9 +34,13 @@ system-deps:
 
 # kube-apiserver & co, etcd, kwok, helm, containerd, crane, oras, and modctl (interop
 # tests): built once from the Go module proxy, cached outside the checkout.
+# CI_RUNTIMES: the real-node runtimes `make test` runs the runtime table on besides the
+# default containerd (e2e/realnode/runtimes.py), each built once into its own cache folder.
+CI_RUNTIMES := containerd-v2.1.9 crio-v1.35.2
 binaries: system-deps
 	bash e2e/cluster/build.sh
 	bash e2e/oci/build_modctl.sh
+	@for r in $(CI_RUNTIMES); do nice -n 10 bash e2e/cluster/build.sh --runtime $$r >/dev/null || exit 1; done
 
 # The Dockerfile as an OCI image without Docker (buildah), pushed to IMAGE=<registry>/<repo>:<tag>;
 # the last line printed is the digest-pinned reference. Cached under ~/.cache/modelprefetch/image.

@@ -38,6 +38,7 @@ def test_cluster_up_two_real_nodes_then_down_leaves_nothing() -> None:
     root = Path(tempfile.mkdtemp(prefix="mpf-up-", dir="/tmp"))
     host_links_before = _link_names()
     host_rules_before = _host_rules()
+    runtime_paths_before = _runtime_default_paths()
     started = time.monotonic()
     up = _cli(root, "up", "--nodes", "0", "--real-nodes", "2")
     up_seconds = time.monotonic() - started
@@ -88,7 +89,25 @@ def test_cluster_up_two_real_nodes_then_down_leaves_nothing() -> None:
     assert netns.CONTROL_PLANE_IP not in netns.run("iptables-save").stdout
     assert "10.244." not in netns.run("ip", "route").stdout
     assert sorted(p.name for p in root.iterdir()) == ["logs"]
+    assert _runtime_default_paths() == runtime_paths_before
     shutil.rmtree(root)
+
+
+# Where CRI-O, runc and containers/storage write by default; a CRI-O node
+# (MODELPREFETCH_NODE_RUNTIME=crio-...) keeps all of it under its folder. (containerd's
+# /run/containerd is shared by every containerd node of the machine: not compared.)
+RUNTIME_DEFAULT_PATHS = (
+    "/var/lib/crio", "/var/run/crio", "/etc/crio", "/var/log/crio", "/run/runc",
+    "/var/lib/containers/storage", "/run/containers/storage",
+)  # fmt: skip
+
+
+def _runtime_default_paths() -> dict[str, list[str]]:
+    return {
+        path: sorted(p.name for p in Path(path).iterdir())
+        for path in RUNTIME_DEFAULT_PATHS
+        if Path(path).is_dir()
+    }
 
 
 def _link_names() -> set[str]:
