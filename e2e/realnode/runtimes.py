@@ -5,14 +5,16 @@ runtime, a `RealNodeEnv` whose node runs it (`node_env`): the session's first no
 (`real_node`) for SESSION, else one more node of that build joined for the module and
 removed after it. Pods pinned to `env.node.name` then run on that runtime.
 
-`make test` runs the runtime table on the default runtime and on CI_RUNTIMES (the floor
-we claim and CRI-O); with MODELPREFETCH_NODE_RUNTIME set (`make matrix`) the session
-node already is the runtime under test and only SESSION runs.
+The extra runtimes come from MODELPREFETCH_TABLE_RUNTIMES (space-separated builds, e.g.
+CI_RUNTIMES: the floor we claim and CRI-O, which `make binaries` builds); unset, only
+SESSION runs. With MODELPREFETCH_NODE_RUNTIME set (`make matrix`) the session node already
+is the runtime under test and only SESSION runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -22,14 +24,17 @@ from e2e.cluster.tools import default_node_runtime
 from e2e.realnode.helpers import RealNodeEnv
 
 SESSION = "session"  # the session's real node, whatever MODELPREFETCH_NODE_RUNTIME says
-# Besides the default containerd, `make test` runs the runtime table on these builds
-# (Makefile `binaries` builds them): the containerd floor we claim, and CRI-O.
+TABLE_RUNTIMES_ENV = "MODELPREFETCH_TABLE_RUNTIMES"
+# The floor we claim and CRI-O: what `make binaries` builds besides the default (Makefile
+# CI_RUNTIMES), meant for `make test` once each has an observed row in compatibility.json.
 CI_RUNTIMES = ("containerd-v2.1.9", "crio-v1.35.2")
 
 
-def runtime_params(extra: tuple[str, ...] = CI_RUNTIMES) -> dict[str, list[str]]:
-    """`params` and `ids` for a module-scoped fixture: SESSION, plus `extra` unless
-    MODELPREFETCH_NODE_RUNTIME already picks the session's runtime (`make matrix`)."""
+def runtime_params() -> dict[str, list[str]]:
+    """`params` and `ids` for a module-scoped fixture: SESSION, plus the builds in
+    TABLE_RUNTIMES_ENV unless MODELPREFETCH_NODE_RUNTIME already picks the session's
+    runtime (`make matrix`)."""
+    extra = os.environ.get(TABLE_RUNTIMES_ENV, "").split()
     params = [SESSION] if default_node_runtime() else [SESSION, *extra]
     session_id = default_node_runtime() or "containerd-default"
     return {"params": params, "ids": [session_id if p == SESSION else p for p in params]}
