@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEBIAN_PACKAGES := docker-registry runc containernetworking-plugins busybox-static prometheus apache2-utils libgit2-dev pkg-config gcc libc6-dev iproute2 iptables procps buildah mmdebstrap skopeo libseccomp-dev conmon e2fsprogs
 
-.PHONY: help venv system-deps binaries image lint unit e2e test bench cluster-up cluster-down cluster-status crds deploy demo demo-down clean matrix
+.PHONY: help venv system-deps binaries ci-runtimes image lint unit e2e test bench cluster-up cluster-down cluster-status crds deploy demo demo-down clean matrix
 
 help:
 	@echo "make demo          the product end to end: 2 real nodes, helm install (FAKE=1: kwok, fast)"
@@ -38,6 +38,13 @@ binaries: system-deps
 	bash e2e/cluster/build.sh
 	bash e2e/oci/build_modctl.sh
 	nice -n 10 bash e2e/oci/build_gopack.sh
+
+# CI_RUNTIMES: the floor runtimes the runtime table is meant to run on in `make test` besides
+# the default containerd, once CRI-O has an observed row (docs/runtimes.md). Until then they
+# are opt-in: `make ci-runtimes`, then MODELPREFETCH_TABLE_RUNTIMES="$(CI_RUNTIMES)".
+CI_RUNTIMES := containerd-v2.1.9 crio-v1.35.2
+ci-runtimes: system-deps
+	@for r in $(CI_RUNTIMES); do nice -n 10 bash e2e/cluster/build.sh --runtime $$r >/dev/null || exit 1; done
 
 # The Dockerfile as an OCI image without Docker (buildah), pushed to IMAGE=<registry>/<repo>:<tag>;
 # the last line printed is the digest-pinned reference. Cached under ~/.cache/modelprefetch/image.

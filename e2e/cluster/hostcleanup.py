@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -39,6 +41,19 @@ def make_cgroup_root(root: str) -> None:
         for name in ("cpuset.cpus", "cpuset.mems"):
             if (path / name).exists() and not (path / name).read_text().strip():
                 (path / name).write_text((controller / name).read_text())
+
+
+def kill_cgroup_tree(root: str) -> None:
+    """SIGKILL every process in the cgroups under `root` (ours: a unique name)."""
+    for controller in CGROUP_FS.iterdir():
+        top = controller / root.lstrip("/")
+        if not top.is_dir():
+            continue
+        for procs in top.rglob("cgroup.procs"):
+            with contextlib.suppress(OSError):
+                for pid in procs.read_text().split():
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(int(pid), signal.SIGKILL)
 
 
 def remove_cgroup_tree(root: str) -> None:

@@ -1,4 +1,6 @@
-"""What a real node holds on disk, read from the host: containerd's store, pod logs."""
+"""What a real node holds on disk, read from the host: the runtime's store, pod logs.
+
+containerd by default; CRI-O where `runtime` is `crio-vX.Y.Z` (e2e/cluster/crionode.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from e2e.cluster.tools import tool_path
+from e2e.cluster import crionode
+from e2e.cluster.tools import runtime_tool_path, tool_path
 
 K8S_NAMESPACE = "k8s.io"  # containerd namespace the CRI plugin uses
 
@@ -16,10 +19,23 @@ class NodeDisk:
     """Paths under the node's `workdir` and the views tests take of them."""
 
     workdir: Path
+    runtime: str  # "" / "containerd-vX.Y.Z" / "crio-vX.Y.Z" (RealNode.runtime)
+
+    @property
+    def is_crio(self) -> bool:
+        return crionode.is_crio(self.runtime)
 
     @property
     def socket(self) -> Path:
+        """The CRI socket the kubelet talks to."""
+        if self.is_crio:
+            return crionode.crio_socket(self.workdir)
         return self.workdir / "containerd" / "containerd.sock"
+
+    def crictl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """crictl against this node's CRI-O (crio-* runtimes only)."""
+        binary = runtime_tool_path(self.runtime, "crictl")
+        return crionode.crictl(binary, self.socket, *args, check=check)
 
     @property
     def pod_logs(self) -> Path:
@@ -48,12 +64,17 @@ class NodeDisk:
         return result
 
     def image_refs(self) -> set[str]:
-        """Image names containerd's CRI store holds (tags and digests)."""
+        """Image names the runtime's CRI store holds (tags and digests)."""
+        if self.is_crio:
+            return crionode.image_refs(runtime_tool_path(self.runtime, "crictl"), self.socket)
         out = self.ctr("images", "ls", "-q").stdout
         return {line.strip() for line in out.splitlines() if line.strip()}
 
     @property
     def containerd_root(self) -> Path:
+        """The runtime's root, its image filesystem (CRI-O: containers/storage's root)."""
+        if self.is_crio:
+            return crionode.storage_root(self.workdir)
         return self.workdir / "containerd" / "root"
 
     def mount_image_fs(self, size: int) -> None:
@@ -74,9 +95,21 @@ class NodeDisk:
         return (stat.f_blocks - stat.f_bavail) * stat.f_frsize
 
     def content_bytes(self) -> int:
-        """Bytes in containerd's content store (what pulls downloaded)."""
-        root = self.workdir / "containerd" / "root" / "io.containerd.content.v1.content"
-        return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+        """Bytes in containerd's content store (what pulls downloaded); on CRI-O the
+        artifact store plus the unpacked image layers (it keeps no compressed blobs)."""
+        if self.is_crio:
+            root = crionode.storage_root(self.workdir)
+            roots = [root / "artifacts", *(root / "overlay").glob("*/diff")]
+        else:
+            roots = [self.workdir / "containerd" / "root" / "io.containerd.content.v1.content"]
+        return sum(p.stat().st_size for r in roots for p in r.rglob("*") if p.is_file())
+
+    def pulled_blobs(self) -> set[str]:
+        """Digests of the blobs pulls stored: containerd's content store; on CRI-O its
+        artifact store (native artifacts; image layers are unpacked, not kept)."""
+        if self.is_crio:
+            return crionode.artifact_blobs(self.workdir)
+        return set(self.ctr("content", "ls", "-q").stdout.split())
 
     def container_log(self, namespace: str, pod: str, container: str) -> str:
         """The container's log lines (CRI format stripped), read from the node's disk."""
@@ -93,6 +126,9 @@ class NodeDisk:
         self._write_hosts(hosts)
 
     def _write_hosts(self, hosts: list[str]) -> None:
+        if self.is_crio:
+            crionode.trust_plain_http(crionode.crio_base(self.workdir), hosts)
+            return
         for host in hosts:
             hostdir = self.workdir / "containerd" / "certs.d" / host
             hostdir.mkdir(parents=True, exist_ok=True)
@@ -102,7 +138,11 @@ class NodeDisk:
             )
 
     def kill_all_tasks(self) -> None:
-        """SIGKILL every container task of this containerd and delete the tasks."""
+        """SIGKILL every container task of this containerd and delete the tasks (CRI-O:
+        stop and remove every pod sandbox)."""
+        if self.is_crio:
+            crionode.remove_all_pods(runtime_tool_path(self.runtime, "crictl"), self.socket)
+            return
         tasks = self.ctr("tasks", "ls", "-q", check=False).stdout.split()
         for task in tasks:
             self.ctr("tasks", "kill", "-s", "SIGKILL", "--all", task, check=False)

@@ -160,6 +160,7 @@ def attach_node(
         suffix=state["suffix"],
         pause_reference=state["pauseReference"],
         state_file=state_file,
+        runtime=state.get("runtime", ""),
     )
     node._serving = (Path(state["serving"][0]), Path(state["serving"][1]))
     node._client_ca = Path(state["clientCA"])

@@ -1,6 +1,6 @@
-"""A real node: containerd (2.2 by default; `runtime` picks another build) + runc + CNI +
-kubelet 1.35 + kube-proxy, in its own network namespace (netns.PodNetwork) with its own
-address, as a separate machine.
+"""A real node: containerd (2.2 by default; `runtime` picks another build, or CRI-O:
+e2e/cluster/crionode.py) + runc + CNI + kubelet 1.35 + kube-proxy, in its own network
+namespace (netns.PodNetwork) with its own address, as a separate machine.
 
 It joins a `LocalCluster` like any kubelet: a client certificate for
 `system:node:<name>` (group system:nodes) signed by the cluster CA, registration with a
@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from e2e.cluster import hostcleanup, images, nodeconfig, procs
+from e2e.cluster import crionode, hostcleanup, images, nodeconfig, noderuntime, procs
 from e2e.cluster.controlplane import LocalCluster
 from e2e.cluster.netns import (
     PodNetwork,
@@ -44,7 +44,7 @@ from e2e.cluster.netns import (
     registry_ports,
     run,
 )
-from e2e.cluster.nodeconfig import CNI_DIR, RUNC, ImageGC
+from e2e.cluster.nodeconfig import ImageGC
 from e2e.cluster.nodedisk import NodeDisk
 from e2e.cluster.tools import (
     default_node_runtime,
@@ -71,7 +71,7 @@ class RealNode(NodeDisk):
     label_value: str = "true"  # LABEL_KEY's value: tests select their own nodes by it
     image_gc: ImageGC = field(default_factory=ImageGC)
     index: int = 0  # the node's number on the LAN (address, pod CIDR); set by `start`
-    containerd: procs.Proc | None = None
+    containerd: procs.Proc | None = None  # the runtime daemon: containerd, or crio
     kubelet: procs.Proc | None = None
     kube_proxy: procs.Proc | None = None
     pause_reference: str = ""
@@ -80,7 +80,8 @@ class RealNode(NodeDisk):
     # kubelet deletes pod cgroups under its root that it does not know.
     suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     state_file: Path | None = None  # the cluster-up state.json of an attached node
-    # "" = build.sh's default containerd; "containerd-vX.Y.Z" = `build.sh --runtime` build.
+    # "" = build.sh's default containerd; "containerd-vX.Y.Z" / "crio-vX.Y.Z" = a
+    # `build.sh --runtime` build.
     runtime: str = field(default_factory=default_node_runtime)
     image_fs_bytes: int = 0  # >0: containerd's root on a filesystem this small (mount_image_fs)
 
@@ -102,15 +103,7 @@ class RealNode(NodeDisk):
         """Namespace, pause image, containerd, kubelet (until Ready), kube-proxy (until
         it programmed the `kubernetes` Service)."""
         started = time.monotonic()
-        for binary in ("containerd", "containerd-shim-runc-v2"):
-            runtime_tool_path(self.runtime, binary)
-        for binary in ("ctr", "kubelet", "kube-proxy"):
-            tool_path(binary)
-        for needed in (RUNC, CNI_DIR / "bridge", CNI_DIR / "host-local", CNI_DIR / "loopback"):
-            if not needed.exists():
-                raise FileNotFoundError(
-                    f"{needed} missing: install Debian runc and containernetworking-plugins"
-                )
+        noderuntime.require_binaries(self.runtime)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.pause_reference = f"{self.pause_registry}/e2e/pause:3.10"
@@ -119,8 +112,11 @@ class RealNode(NodeDisk):
         self.network.relay_registries(registry_ports(self.registry_hosts))
         if self.image_fs_bytes:
             self.mount_image_fs(self.image_fs_bytes)
-        self._write_containerd_config()
-        self.start_containerd()
+        noderuntime.write_runtime_config(
+            self.runtime, self.workdir, self.index, self.socket, self.pause_reference
+        )
+        self._write_hosts(self.registry_hosts)
+        self.start_runtime()
         self._write_kubelet_files()
         self.start_kubelet()
         self.cluster.kubectl(
@@ -131,32 +127,28 @@ class RealNode(NodeDisk):
         self.start_kube_proxy()
         self.join_seconds = time.monotonic() - started
 
-    def _write_containerd_config(self) -> None:
-        base = self.workdir / "containerd"
-        self._write_hosts(self.registry_hosts)
-        cni_conf = base / "net.d"
-        cni_conf.mkdir(parents=True, exist_ok=True)
-        conflist = nodeconfig.cni_conflist(self.index, base / "cni-ipam")
-        (cni_conf / "10-mpfe2e.conflist").write_text(conflist)
-        toml = nodeconfig.containerd_toml(base, self.socket, self.pause_reference, cni_conf)
-        (base / "config.toml").write_text(toml)
-
-    def _start(self, name: str, argv: list[str]) -> procs.Proc:
+    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> procs.Proc:
         # The runtime's own folder first: containerd finds its shim on PATH.
         dirs = dict.fromkeys((runtime_bin_dir(self.runtime), runtime_bin_dir("")))
         path = ":".join([*map(str, dirs), os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")])
-        env = {"PATH": path}
+        env = {**(env or {}), "PATH": path}
         return procs.start(name, in_netns(self.netns, argv), self.logdir, env=env)
 
-    def start_containerd(self) -> None:
-        config = self.workdir / "containerd" / "config.toml"
-        self.containerd = self._start(
-            "containerd",
-            [str(runtime_tool_path(self.runtime, "containerd")), "--config", str(config)],
-        )
+    def start_runtime(self) -> None:
+        """containerd (crio on a CRI-O node) until its CRI socket answers."""
+        if self.is_crio:
+            argv = crionode.prepare_crio(runtime_tool_path(self.runtime, "crio"), self.workdir)
+            env = crionode.crio_env(crionode.crio_base(self.workdir))
+            self.containerd = self._start("crio", argv, env)
+            client = self.crictl
+        else:
+            config = self.workdir / "containerd" / "config.toml"
+            binary = runtime_tool_path(self.runtime, "containerd")
+            self.containerd = self._start("containerd", [str(binary), "--config", str(config)])
+            client = self.ctr
         procs.wait_until(
-            "containerd socket",
-            lambda: self.socket.exists() and self.ctr("version", check=False).returncode == 0,
+            f"{self.containerd.name} socket",
+            lambda: self.socket.exists() and client("version", check=False).returncode == 0,
             60,
             self.containerd,
         )
@@ -289,8 +281,11 @@ class RealNode(NodeDisk):
         if self.containerd is not None:
             procs.stop(self.containerd)
             self.containerd = None
-        # Shims started by this containerd name its socket in their command line.
+        # Shims started by this containerd name its socket in their command line; conmon
+        # (CRI-O's monitor) names files under the node's folder.
         kill_tagged("containerd-shim-runc-v2", str(self.socket))
+        kill_tagged("conmon", str(self.workdir))
+        hostcleanup.kill_cgroup_tree(self.cgroup_root)  # what a runtime lost track of
         hostcleanup.unmount_under(self.workdir)
         hostcleanup.remove_cgroup_tree(self.cgroup_root)
         if self.index:

@@ -38,6 +38,7 @@ def test_cluster_up_two_real_nodes_then_down_leaves_nothing() -> None:
     root = Path(tempfile.mkdtemp(prefix="mpf-up-", dir="/tmp"))
     host_links_before = _link_names()
     host_rules_before = _host_rules()
+    runtime_paths_before = _runtime_default_paths()
     started = time.monotonic()
     up = _cli(root, "up", "--nodes", "0", "--real-nodes", "2")
     up_seconds = time.monotonic() - started
@@ -88,7 +89,22 @@ def test_cluster_up_two_real_nodes_then_down_leaves_nothing() -> None:
     assert netns.CONTROL_PLANE_IP not in netns.run("iptables-save").stdout
     assert "10.244." not in netns.run("ip", "route").stdout
     assert sorted(p.name for p in root.iterdir()) == ["logs"]
+    assert _runtime_default_paths() == runtime_paths_before
     shutil.rmtree(root)
+
+
+# Where CRI-O writes by default; a CRI-O node (MODELPREFETCH_NODE_RUNTIME=crio-...) keeps
+# all of it under its folder. (/run/containerd, /run/runc and containers/storage's default
+# roots are shared with other tools on the machine: not compared.)
+RUNTIME_DEFAULT_PATHS = ("/var/lib/crio", "/var/run/crio", "/etc/crio", "/var/log/crio")
+
+
+def _runtime_default_paths() -> dict[str, list[str]]:
+    return {
+        path: sorted(p.name for p in Path(path).iterdir())
+        for path in RUNTIME_DEFAULT_PATHS
+        if Path(path).is_dir()
+    }
 
 
 def _link_names() -> set[str]:

@@ -1,9 +1,12 @@
-"""The proof on a real kubelet + containerd: prefetch, verify, then a workload reads the model.
+"""The proof on a real kubelet + runtime: prefetch, verify, then a workload reads the model.
 
 One 256+ MiB model (several files, nested paths) is packed with our packer, pushed, and
-targeted at the real node by a ModelDeployment; the operator derives the mountable OCI
-image for containerd, the holder DaemonSet pulls and verifies it, and a labelled
-Deployment gets the webhook's image volume.
+targeted at the real node by a ModelDeployment; the operator decides what the node's
+runtime mounts as files (containerd: the derived OCI image; CRI-O: the ModelPack itself,
+which is why the model is packed with raw layers where the observed facts say the
+runtime mounts those natively), the holder DaemonSet pulls and verifies it, and a
+labelled Deployment gets the webhook's image volume. MODELPREFETCH_NODE_RUNTIME picks
+the runtime (e2e/realnode/runtimes.py).
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from e2e.realnode.helpers import (
     parse_checksums,
     wait_log,
 )
+from modelprefetch.oci.artifact import Runtime
+from modelprefetch.oci.compat import judge
+from modelprefetch.oci.mount import parse_runtime
 
 MODEL_BYTES = 258 * MiB
 HOLDER_COMPONENT = "app.kubernetes.io/component=prefetch-holder"
@@ -66,6 +72,16 @@ def holder_pods(env: RealNodeEnv, namespace: str) -> list[dict[str, Any]]:
     return list(json.loads(out.stdout)["items"])
 
 
+def node_runtime(env: RealNodeEnv) -> Runtime:
+    out = env.cluster.kubectl("get", "node", env.node.name, "-o", "json")
+    return parse_runtime(json.loads(out.stdout)["status"]["nodeInfo"]["containerRuntimeVersion"])
+
+
+def mounts_raw_natively(runtime: Runtime) -> bool:
+    """The committed facts say this runtime mounts our raw ModelPacks as files."""
+    return judge(runtime).outcome("modelpack-raw") == "files"
+
+
 @pytest.fixture(scope="module")
 def prefetched(
     real_node: RealNodeEnv, tmp_path_factory: pytest.TempPathFactory
@@ -76,7 +92,7 @@ def prefetched(
     env.cluster.kubectl("create", "namespace", namespace)
     root = make_big_model(tmp_path_factory.mktemp("bigmodel"), MODEL_BYTES)
     reference = f"{env.registries.crane.host}/models/big-{namespace}:v1"
-    push_model(root, reference)
+    push_model(root, reference, raw=mounts_raw_natively(node_runtime(env)))
     try:
         apply(env.cluster, model_deployment("big", namespace, reference))
         wait_ready(env.cluster, namespace, "big", "1/1", timeout=600)
@@ -120,15 +136,17 @@ def test_holder_ready_after_hold_saw_every_file(prefetched: Prefetched) -> None:
     assert f"verified: {files} files, {total} bytes; holding" in prefetched.holder_log
 
 
-def test_status_reports_the_derived_image_for_containerd(
+def test_status_reports_what_the_runtime_mounts_as_files(
     prefetched: Prefetched, real_node: RealNodeEnv
 ) -> None:
-    """The operator mounts a derived OCI image (not the ModelPack) on containerd 2.2."""
+    """The operator mounts a derived OCI image on containerd (tar model) and the ModelPack
+    itself where the runtime was seen to mount its raw layers as files (CRI-O 1.35)."""
     md = get_md(real_node.cluster, prefetched.namespace, prefetched.name)
     mount = md["status"]["resolved"]["mounts"][0]
     reference = prefetched.holder_pod["spec"]["volumes"][0]["image"]["reference"]
     assert reference == mount["reference"]
-    assert md["status"]["resolved"]["digest"] not in reference
+    native = md["status"]["resolved"]["digest"] in reference
+    assert native == mounts_raw_natively(node_runtime(real_node)), reference
 
 
 def test_workload_reads_every_file_with_expected_checksum(

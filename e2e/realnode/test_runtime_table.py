@@ -1,6 +1,7 @@
 """The runtime table, observed: what an image volume of each artifact kind shows on the
-session's real node (containerd 2.2.9 by default; MODELPREFETCH_NODE_RUNTIME picks another
-build, e.g. containerd-v2.1.9, see docs/runtimes.md).
+session's real node (containerd 2.2.9 by default) and, in `make test`, on one more node
+per CI runtime (containerd 2.1.9, CRI-O 1.35.2: e2e/realnode/runtimes.py). With
+MODELPREFETCH_NODE_RUNTIME set (`make matrix`) only the session's node, of that runtime.
 
 Bare pods (no operator, no webhook) mount our own artifacts as image volumes: the native
 ModelPack with raw layers (named the three ways producers do: ours, modctl main, modctl
@@ -10,10 +11,8 @@ the OCI image derived from each (`ensure_derived_image`). Each container lists t
 (e2e/realnode/observe.py), written to .tmp/observations/ and compared with the committed
 facts (operator/modelprefetch/oci/compatibility.json, the table in
 docs/compatibility.md), which the operator's mount decision reads. A difference fails the
-test; `python hack/compatibility.py update` adopts the observation.
-
-Then the guards: `hold` refuses the empty native mount, and the webhook refuses a
-workload whose model no node can mount.
+test; `python hack/compatibility.py update` adopts the observation. Then the guards: `hold`
+refuses the native tar mount, the webhook a workload whose model no node can mount.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from e2e.cluster.nodes import RealNodes
 from e2e.models import make_model_dir, push_model
 from e2e.operator_tests.helpers import apply, wait_for
 from e2e.realnode.helpers import (
@@ -39,6 +39,7 @@ from e2e.realnode.helpers import (
     wait_terminated,
 )
 from e2e.realnode.observe import Observations, classify
+from e2e.realnode.runtimes import node_env, runtime_params
 from e2e.realnode.test_model_mount import model_deployment
 from modelprefetch.oci import ensure_derived_image, mediatypes, parse_reference, resolve
 from modelprefetch.oci.client import RegistryClient
@@ -53,6 +54,16 @@ RAW_NAMINGS = {
 }
 
 pytestmark = pytest.mark.realnode
+RUNTIMES = runtime_params()
+
+
+@pytest.fixture(scope="module", params=RUNTIMES["params"], ids=RUNTIMES["ids"])
+def table_node(
+    request: pytest.FixtureRequest, real_node: RealNodeEnv, real_nodes: RealNodes
+) -> Iterator[RealNodeEnv]:
+    """The node whose runtime this pass observes (e2e/realnode/runtimes.py)."""
+    with node_env(real_node, real_nodes, request.param) as env:
+        yield env
 
 
 @dataclass
@@ -99,10 +110,10 @@ async def _derive(reference: str) -> tuple[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def artifacts(
-    real_node: RealNodeEnv, tmp_path_factory: pytest.TempPathFactory
+    table_node: RealNodeEnv, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Artifacts]:
     """The same small model pushed as raw and as tar ModelPacks, plus their derived images."""
-    env = real_node
+    env = table_node
     namespace = f"rn-table-{uuid.uuid4().hex[:6]}"
     env.cluster.kubectl("create", "namespace", namespace)
     model = make_model_dir(tmp_path_factory.mktemp("table") / "m", seed=namespace)
@@ -124,9 +135,9 @@ def artifacts(
 
 
 @pytest.fixture(scope="module")
-def observations(real_node: RealNodeEnv) -> Observations:
+def observations(table_node: RealNodeEnv) -> Observations:
     """What this module sees on the node's runtime, checked against the committed facts."""
-    out = real_node.cluster.kubectl("get", "node", real_node.node.name, "-o", "json")
+    out = table_node.cluster.kubectl("get", "node", table_node.node.name, "-o", "json")
     info = json.loads(out.stdout)["status"]["nodeInfo"]
     name, _, version = info["containerRuntimeVersion"].partition("://")
     return Observations(name, version.lstrip("v"), info["kubeletVersion"])
@@ -160,57 +171,57 @@ NATIVE_CASES = ["modelpack-raw", "modelpack-tar", *RAW_NAMINGS]
 
 @pytest.mark.parametrize("case", NATIVE_CASES)
 def test_native_modelpack(
-    real_node: RealNodeEnv, artifacts: Artifacts, observations: Observations, case: str
+    table_node: RealNodeEnv, artifacts: Artifacts, observations: Observations, case: str
 ) -> None:
     """A native ModelPack image volume shows what the committed facts say for this runtime."""
     key = {"modelpack-raw": "raw", "modelpack-tar": "tar"}.get(case, case)
-    observations.check(case, _observe(real_node, artifacts, artifacts.native[key], None))
+    observations.check(case, _observe(table_node, artifacts, artifacts.native[key], None))
 
 
 @pytest.mark.parametrize("kind", ["raw", "tar"])
 def test_native_modelpack_with_subpath(
-    real_node: RealNodeEnv, artifacts: Artifacts, observations: Observations, kind: str
+    table_node: RealNodeEnv, artifacts: Artifacts, observations: Observations, kind: str
 ) -> None:
     """A subPath into a native ModelPack (containerd 2.2: CreateContainerError)."""
-    outcome = _observe(real_node, artifacts, artifacts.native[kind], SUBPATH)
+    outcome = _observe(table_node, artifacts, artifacts.native[kind], SUBPATH)
     observations.check(f"modelpack-{kind}+subpath", outcome)
 
 
 @pytest.mark.parametrize("kind", ["raw", "tar"])
 def test_native_modelpack_pull_downloads_every_layer(
-    real_node: RealNodeEnv, artifacts: Artifacts, kind: str
+    table_node: RealNodeEnv, artifacts: Artifacts, kind: str
 ) -> None:
-    """Mounting the native ModelPack still downloads every model layer into containerd."""
-    name = _run(real_node, artifacts, artifacts.native[kind])
-    wait_terminated(real_node, artifacts.namespace, name)
-    content = real_node.node.ctr("content", "ls", "-q").stdout.split()
-    assert set(artifacts.layers[kind]) <= set(content)
+    """Mounting the native ModelPack downloads every model layer (containerd's content
+    store, CRI-O's artifact store), whatever the container then sees."""
+    name = _run(table_node, artifacts, artifacts.native[kind])
+    wait_terminated(table_node, artifacts.namespace, name)
+    assert set(artifacts.layers[kind]) <= table_node.node.pulled_blobs()
 
 
 @pytest.mark.parametrize("kind", ["raw", "tar"])
 def test_derived_image(
-    real_node: RealNodeEnv, artifacts: Artifacts, observations: Observations, kind: str
+    table_node: RealNodeEnv, artifacts: Artifacts, observations: Observations, kind: str
 ) -> None:
     """The derived OCI image: every file under its path, nested directories, modes 0644."""
-    outcome = _observe(real_node, artifacts, artifacts.derived[kind], None)
+    outcome = _observe(table_node, artifacts, artifacts.derived[kind], None)
     observations.check(f"derived-{kind}", outcome)
 
 
 def test_derived_image_with_subpath(
-    real_node: RealNodeEnv, artifacts: Artifacts, observations: Observations
+    table_node: RealNodeEnv, artifacts: Artifacts, observations: Observations
 ) -> None:
     """subPath into the derived image (containerd 2.2: only that directory's files)."""
-    outcome = _observe(real_node, artifacts, artifacts.derived["raw"], SUBPATH)
+    outcome = _observe(table_node, artifacts, artifacts.derived["raw"], SUBPATH)
     observations.check("derived+subpath", outcome)
 
 
 def test_hold_on_the_empty_native_mount(
-    real_node: RealNodeEnv, artifacts: Artifacts, observations: Observations
+    table_node: RealNodeEnv, artifacts: Artifacts, observations: Observations
 ) -> None:
-    """`modelprefetch hold` on the native tar ModelPack (containerd: an empty directory)
-    exits 3 naming the empty mount."""
-    env, namespace = real_node, artifacts.namespace
-    expected = json.dumps([["config.json", 10], ["model.safetensors", 65536]])
+    """`modelprefetch hold` on the native tar ModelPack exits 3: containerd mounts an
+    empty directory ("is empty"), CRI-O the tar archives (files of the wrong size)."""
+    env, namespace = table_node, artifacts.namespace
+    expected = json.dumps(sorted([path, size] for path, size in artifacts.expected.items()))
     env.cluster.kubectl(
         "create", "configmap", "expected", "-n", namespace, f"--from-literal=files.json={expected}"
     )
@@ -237,23 +248,27 @@ def test_hold_on_the_empty_native_mount(
     pod["spec"]["securityContext"] = {"runAsUser": 65532, "runAsNonRoot": True}
     env.cluster.kubectl("create", "-f", "-", input=json.dumps(pod))
     terminated = wait_terminated(env, namespace, name)
-    if terminated["exitCode"] == 3 and "is empty" in terminated.get("message", ""):
+    message = terminated.get("message", "")
+    if terminated["exitCode"] == 3 and "is empty" in message:
         outcome = "refused"
+    elif terminated["exitCode"] == 3 and ("wrong size" in message or "missing" in message):
+        outcome = "refused-wrong-files"
     else:
         outcome = "accepted" if terminated["exitCode"] == 0 else "other"
     observations.check("hold-on-empty-mount", outcome)
 
 
 def test_workload_is_refused_when_no_node_can_mount_the_model(
-    real_node: RealNodeEnv, artifacts: Artifacts
+    table_node: RealNodeEnv, artifacts: Artifacts
 ) -> None:
-    """With derivation off, a raw ModelPack on containerd is NotMountable: the pod is denied."""
-    env, namespace = real_node, artifacts.namespace
+    """With derivation off, a tar ModelPack is NotMountable (containerd: empty, CRI-O: tar
+    archives): the pod is denied."""
+    env, namespace = table_node, artifacts.namespace
     # A model of its own: the fixture's ModelPacks already have derived images, which
     # the operator uses even with derivation off.
     model = make_model_dir(artifacts.model_dir.parent / "nomount", seed=f"nomount-{namespace}")
     reference = f"{env.registries.crane.host}/models/nomount-{namespace}:v1"
-    push_model(model, reference, raw=True)
+    push_model(model, reference, raw=False)
     md = model_deployment("nomount", namespace, reference)
     md["spec"]["model"]["allowDerivation"] = False
     apply(env.cluster, md)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from modelprefetch.oci import (
     ArtifactKind,
     LayerFormat,
     LayerInfo,
     MountOutcome,
     ResolvedArtifact,
+    compat,
     decide_mount,
     parse_runtime,
 )
@@ -272,3 +275,19 @@ def test_crio_135_shapes_never_observed_get_the_derived_image() -> None:
     )
     decision = decide_mount(artifact, parse_runtime("cri-o://1.35.2"), allow_derivation=False)
     assert (decision.mountable, decision.reason) == (False, "NotObservedOnCrio")
+
+
+def test_native_subpath_support_follows_the_native_subpath_observation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Mounting the ModelPack itself, subPath is supported only where a subPath into the
+    native ModelPack was seen to give the subtree (not where the derived image's was)."""
+    cases = {"modelpack-raw-cncf": "files", "derived+subpath": "subtree"}
+    row = compat.ObservedRuntime("cri-o", (1, 35, 2), cases, "test")
+    runtime = parse_runtime("cri-o://1.35.2")
+    monkeypatch.setattr(compat, "packaged_facts", lambda: (row,))
+    decision = decide_mount(_artifact(), runtime)
+    assert (decision.reference, decision.subpath_supported) == (PINNED, False)
+    seen = replace(row, cases={**cases, "modelpack-raw+subpath": "subtree"})
+    monkeypatch.setattr(compat, "packaged_facts", lambda: (seen,))
+    assert decide_mount(_artifact(), runtime).subpath_supported is True

@@ -56,6 +56,7 @@ OUTCOMES: dict[str, str] = {
     "bad-modes": "the files, but not world-readable",
     "create-error": "CreateContainerError",
     "refused": "exits 3: the model directory is empty",
+    "refused-wrong-files": "exits 3: files missing or of the wrong size",
     "accepted": "runs: the empty mount is not detected",
     "other": "something else (see the test log)",
 }

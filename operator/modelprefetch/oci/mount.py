@@ -104,7 +104,11 @@ def decide_mount(
         return _native_files(artifact, runtime, subpath, judgement)
     seen = _native_observation(artifact, judgement)
     if seen == "files":
-        return _native_files(artifact, runtime, subpath, judgement)
+        # A subPath into the ModelPack itself: only where that was seen to work.
+        native_subpath = f"modelpack-{artifact.layer_format}+subpath"
+        return _native_files(
+            artifact, runtime, judgement.outcome(native_subpath) == "subtree", judgement
+        )
     suffix = _REASON_SUFFIX[runtime.name]
     if seen is None:
         native, reason = MountOutcome.UNKNOWN, f"NotObservedOn{suffix}"
