@@ -10,6 +10,7 @@ stopped at the end. Local OCI registries always run on loopback.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ REAL_NODE_GROUP = "realnode"
 _REAL_NODE_DIRS = ("e2e/realnode/", "e2e/incluster/")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Each e2e module is one xdist group (its module fixtures are set up once); every
     real-node test joins the single real-node group. Without xdist the marker is inert."""
@@ -48,9 +50,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def e2e_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One folder for the session's cluster state; logs go to .tmp/e2e-logs for CI."""
-    return tmp_path_factory.mktemp("e2e")
+def e2e_workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One folder for the session's cluster state; logs go to .tmp/e2e-logs for CI.
+
+    Handed out as a short symlink (/tmp/mp-<hex>) to pytest's own temporary folder: a real
+    node's Unix sockets live under it and a socket path may not exceed 104 bytes, which the
+    pytest-xdist folders (.../pytest-N/popen-gwK/e2e0/...) would. pytest still owns and
+    prunes the folder itself; only the link is removed here."""
+    folder = tmp_path_factory.mktemp("e2e")
+    link = Path(tempfile.gettempdir()) / f"mp-{uuid.uuid4().hex[:8]}"
+    link.symlink_to(folder, target_is_directory=True)
+    try:
+        yield link
+    finally:
+        link.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
