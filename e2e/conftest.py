@@ -31,22 +31,45 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 # Tests that start real nodes (containerd/CRI-O + kubelet in network namespaces on this
-# host) share host resources: under pytest-xdist they form one group, so one worker runs
-# them one after the other, while kwok-only modules run on the other workers.
-REAL_NODE_GROUP = "realnode"
-_REAL_NODE_DIRS = ("e2e/realnode/", "e2e/incluster/")
+# host) share host resources: under pytest-xdist they form one scope, so one worker runs
+# them one after the other, while kwok-only modules run on the other workers. The scope
+# is decided from the node id by our own scheduler: pytest 9.2 no longer lets pytest-xdist
+# 3.8's `xdist_group` marker rename node ids, so that marker groups nothing.
+REAL_NODE_SCOPE = "realnode"
+REAL_NODE_PATHS = ("e2e/realnode/", "e2e/incluster/", "e2e/test_demo.py")
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups into the node ids
+def xdist_scope(nodeid: str) -> str:
+    """Every real-node test in one scope, each other e2e module in its own (its module
+    fixtures are set up once), each unit test alone."""
+    path = nodeid.split("::", 1)[0]
+    if path.startswith(REAL_NODE_PATHS):
+        return REAL_NODE_SCOPE
+    return path if path.startswith("e2e/") else nodeid
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class RealNodeScopeScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return RealNodeScopeScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each e2e module is one xdist group (its module fixtures are set up once); every
-    real-node test joins the single real-node group. Without xdist the marker is inert."""
-    for item in items:
-        path = item.path.relative_to(REPO_ROOT).as_posix()
-        if not path.startswith("e2e/"):
-            continue
-        real = item.get_closest_marker("realnode") is not None or path.startswith(_REAL_NODE_DIRS)
-        item.add_marker(pytest.mark.xdist_group(REAL_NODE_GROUP if real else path))
+    """The real-node scope, the longest, is handed out first; a test marked realnode must
+    live where the scheduler looks for real-node tests."""
+    misplaced = [
+        item.nodeid
+        for item in items
+        if item.get_closest_marker("realnode") is not None
+        and xdist_scope(item.nodeid) != REAL_NODE_SCOPE
+    ]
+    if misplaced:
+        raise pytest.UsageError(f"realnode tests outside {REAL_NODE_PATHS}: {misplaced}")
+    items.sort(key=lambda item: xdist_scope(item.nodeid) != REAL_NODE_SCOPE)
 
 
 @pytest.fixture(scope="session")
