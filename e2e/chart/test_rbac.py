@@ -34,6 +34,11 @@ def rbac(cluster: LocalCluster) -> Iterator[Rbac]:
     suffix = uuid.uuid4().hex[:6]
     found = Rbac(release=f"modelprefetch-{suffix}", namespace=f"rbac-{suffix}")
     cluster.kubectl("create", "namespace", found.namespace)
+    # `can-i` knows a custom resource only once its CRD is served: install it here rather
+    # than rely on an earlier module of the session (modules run on xdist workers).
+    crd = CHART / "crds" / "modelprefetch.io_modeldeployments.yaml"
+    cluster.kubectl("apply", "--server-side", "-f", str(crd))
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crd))
     manifest = helm(
         cluster, "template", found.release, str(CHART), "--namespace", found.namespace,
         "--show-only", "templates/rbac.yaml", "--show-only", "templates/serviceaccount.yaml",
