@@ -57,12 +57,13 @@ class RealNodes:
         *,
         label_value: str = "true",
         runtime: str | None = None,
-        image_fs_bytes: int = 0,
+        image_fs_bytes: int | None = None,
         image_gc: ImageGC | None = None,
     ) -> RealNode:
         """One more node, joined and Ready, with kube-proxy programming Services;
         `runtime` ("containerd-vX.Y.Z") overrides the session's (realnode.RealNode.runtime);
-        `image_fs_bytes`: containerd's root on a filesystem that small (RealNode)."""
+        `image_fs_bytes`: the runtime's root on a filesystem that big (default: the
+        session's, tools.default_image_fs_bytes)."""
         if any(n.name == name for n in self.nodes):
             raise ValueError(f"real node {name} already exists")
         node = RealNode(
@@ -74,7 +75,7 @@ class RealNodes:
             logdir=self.logdir / name,
             name=name,
             label_value=label_value,
-            image_fs_bytes=image_fs_bytes,
+            **({"image_fs_bytes": image_fs_bytes} if image_fs_bytes is not None else {}),
             **({"image_gc": image_gc} if image_gc is not None else {}),
         )
         if runtime is not None:

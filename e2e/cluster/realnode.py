@@ -47,6 +47,7 @@ from e2e.cluster.netns import (
 from e2e.cluster.nodeconfig import ImageGC
 from e2e.cluster.nodedisk import NodeDisk
 from e2e.cluster.tools import (
+    default_image_fs_bytes,
     default_node_runtime,
     runtime_bin_dir,
     runtime_tool_path,
@@ -83,7 +84,9 @@ class RealNode(NodeDisk):
     # "" = build.sh's default containerd; "containerd-vX.Y.Z" / "crio-vX.Y.Z" = a
     # `build.sh --runtime` build.
     runtime: str = field(default_factory=default_node_runtime)
-    image_fs_bytes: int = 0  # >0: containerd's root on a filesystem this small (mount_image_fs)
+    # >0: the runtime's root on an ext4 filesystem of its own this big (mount_image_fs);
+    # 0: on the host's filesystem.
+    image_fs_bytes: int = field(default_factory=default_image_fs_bytes)
 
     @property
     def netns(self) -> str:

@@ -92,6 +92,28 @@ def free_port() -> int:
 NODE_RUNTIME_ENV = "MODELPREFETCH_NODE_RUNTIME"
 
 
+NODE_IMAGE_FS_ENV = "MODELPREFETCH_NODE_IMAGE_FS_GIB"
+DEFAULT_NODE_IMAGE_FS_GIB = 10.0
+
+
+def default_image_fs_bytes() -> int:
+    """The size of the image filesystem each real node gets unless told otherwise (env
+    MODELPREFETCH_NODE_IMAGE_FS_GIB; 0 = the host's own filesystem).
+
+    A node of its own filesystem is a machine of its own: the operator's capacity check
+    reads the kubelet's imagefs figures, and on the host's filesystem those are the
+    build machine's (a CI disk 80% full made every in-cluster prefetch wait with
+    InsufficientStorage). A sparse file: the host pays only for what nodes pull."""
+    raw = os.environ.get(NODE_IMAGE_FS_ENV, "")
+    try:
+        gib = float(raw) if raw else DEFAULT_NODE_IMAGE_FS_GIB
+    except ValueError:
+        raise ValueError(f"{NODE_IMAGE_FS_ENV}={raw!r}: expected a size in GiB, e.g. 10") from None
+    if gib < 0:
+        raise ValueError(f"{NODE_IMAGE_FS_ENV}={raw!r}: must be >= 0")
+    return int(gib * 1024**3)
+
+
 def default_node_runtime() -> str:
     """The runtime new real nodes get unless told otherwise (env MODELPREFETCH_NODE_RUNTIME)."""
     return os.environ.get(NODE_RUNTIME_ENV, "")
