@@ -67,9 +67,10 @@ e2e: venv system-deps binaries
 # TEST_WORKERS pytest-xdist workers, each with its own control plane and registries:
 # every e2e module stays on one worker, every real-node test on the same one (e2e/conftest.py),
 # so the kwok-only modules run beside the real-node suite. TEST_WORKERS=0: one process.
+# --durations: the slowest tests, to keep the CI budget honest.
 TEST_WORKERS ?= 3
 test: venv system-deps binaries lint
-	$(BIN)/pytest tests e2e -q -rfE -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest tests e2e -q -rfE -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 bench: venv system-deps binaries
 	@for b in e2e/bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
