@@ -78,8 +78,9 @@ def test_fits_is_pulled_too_big_is_refused_nothing_evicted(
     tmp_path: Path,
     e2e_logdir: Path,
 ) -> None:
-    """Storage factors measured; the model that fits is Ready; the one that does not is
-    refused with InsufficientStorage and the numbers; no image or pod is lost."""
+    """Storage factors measured; the model that fits is Ready; the one that does not fit
+    beside it (though it would alone) is refused with InsufficientStorage and the
+    numbers, and waits; no image or pod is lost."""
     env, namespace, host = small, cap_namespace, small.registries.crane.host
     # The operator pods resolve models at the same registry through the LAN relay.
     pod_host = pod_registry
@@ -118,7 +119,14 @@ def test_fits_is_pulled_too_big_is_refused_nothing_evicted(
     room = fs["capacity"] * 80 // 100 - (fs["capacity"] - fs["available"])
     big = room // 2 + 16 * MiB
     assert room > 0 and big < fs["available"], (fs, room)
-    figures["beforeTooBig"] = {**fs, "roomBelowLimit": room, "modelBytes": big}
+    # It fits one at a time: without the two models above (their bytes, used2 - used0,
+    # back in the room) its 2x would be below the limit. So this is also the case "two
+    # models that fit one at a time but not together: the second waits".
+    room_alone = room + (used2 - used0)
+    assert 2 * big <= room_alone, (big, room, room_alone)
+    figures["beforeTooBig"] = {
+        **fs, "roomBelowLimit": room, "modelBytes": big, "roomWithoutTheOthers": room_alone
+    }  # fmt: skip
     big_ref = f"{host}/models/cap-big-{namespace}:v1"
     push_model(make_big_model(tmp_path / "big", big), big_ref)
     apply(
