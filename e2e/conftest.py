@@ -48,6 +48,7 @@ def xdist_scope(nodeid: str) -> str:
     return path if path.startswith("e2e/") else nodeid
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: `-p no:xdist` runs without it
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     from xdist.scheduler import LoadScopeScheduling
 
