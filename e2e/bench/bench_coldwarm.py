@@ -55,7 +55,7 @@ from e2e.cluster.controlplane import LocalCluster
 from e2e.cluster.nodes import RealNodes
 from e2e.cluster.realnode import LABEL_KEY, TOLERATION, RealNode
 from e2e.cluster.registries import Registries, start_registries
-from e2e.cluster.tools import default_node_runtime
+from e2e.cluster.tools import default_image_fs_bytes, default_node_runtime
 from e2e.models import push_model
 from e2e.operator_process import OperatorProcess
 from e2e.operator_tests.helpers import apply, get_md, wait_ready
@@ -194,7 +194,11 @@ def main() -> int:
         group = RealNodes.create(
             cluster, [r.host for r in regs.all()], regs.crane.host, workdir / "rn", logdir
         )
-        node = group.add("realnode-1")  # runtime: MODELPREFETCH_NODE_RUNTIME or the default
+        # The node's own image filesystem holds the biggest model twice (blob + unpacked
+        # snapshot of the derived image) and the images around it.
+        image_fs = max(default_image_fs_bytes(), (3 * max(args.mib) + 2048) * MiB)
+        # runtime: MODELPREFETCH_NODE_RUNTIME or the default
+        node = group.add("realnode-1", image_fs_bytes=image_fs)
         info = json.loads(cluster.kubectl("get", "node", node.name, "-o", "json").stdout)
         args.runtime_version = info["status"]["nodeInfo"]["containerRuntimeVersion"]
         print(
