@@ -56,8 +56,8 @@ def storage_root(workdir: Path) -> Path:
 def crio_conf(base: Path, socket: Path, pause_reference: str, cni_conf: Path, pinns: Path) -> str:
     run = base / "run"
     return f"""[crio]
-root = "{base / "storage"}"
-runroot = "{run / "storage"}"
+root = "{_real(base / "storage")}"
+runroot = "{_real(run / "storage")}"
 storage_driver = "overlay"
 log_dir = "{base / "logs"}"
 version_file = "{run / "version"}"
@@ -115,12 +115,21 @@ enable_nri = false
 """
 
 
+def _real(path: Path) -> Path:
+    """`path` without symlinks. runc refuses a container rootfs whose path has one
+    ("invalid rootfs: not an absolute path, or a symlink"), and CRI-O hands runc the
+    overlay's absolute merged folder under its storage root, while a test session's
+    folder is a short /tmp/mp-<hex> link (Unix socket paths; containerd gives runc a
+    rootfs relative to the bundle, so it never met this). Sockets keep the short path."""
+    return path.resolve()
+
+
 def storage_conf(base: Path) -> str:
     """containers/storage's own file (CONTAINERS_STORAGE_CONF), so nothing from the
     host's /etc or /usr/share/containers/storage.conf applies."""
     return (
-        f'[storage]\ndriver = "overlay"\ngraphroot = "{base / "storage"}"\n'
-        f'runroot = "{base / "run" / "storage"}"\n'
+        f'[storage]\ndriver = "overlay"\ngraphroot = "{_real(base / "storage")}"\n'
+        f'runroot = "{_real(base / "run" / "storage")}"\n'
     )
 
 

@@ -265,9 +265,25 @@ def test_crio_135_base_name_title_flattens_nested_paths() -> None:
     assert (decision.needs_derivation, decision.reference) == (True, None)
 
 
-def test_crio_135_shapes_never_observed_get_the_derived_image() -> None:
-    """`modelprefetch pack`'s own raw naming (three keys, title = path) was not observed
-    on CRI-O: the derived image, not a guess."""
+def test_crio_135_mounts_our_packers_raw_naming_natively() -> None:
+    """`modelprefetch pack`'s own raw naming (three keys, title = path) was observed on
+    CRI-O 1.35.2 under a kubelet (every file under its path): the ModelPack itself."""
+    artifact = _named(
+        ("org.cncf.model.filepath", "sub/notes.txt"),
+        ("org.cnai.model.filepath", "sub/notes.txt"),
+        ("org.opencontainers.image.title", "sub/notes.txt"),
+    )
+    decision = decide_mount(artifact, parse_runtime("cri-o://1.35.2"))
+    assert (decision.mountable, decision.reference) == (True, PINNED)
+    assert decision.needs_derivation is False
+
+
+def test_crio_shapes_never_observed_get_the_derived_image(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A naming the facts have no observation for on CRI-O: the derived image, not a guess."""
+    row = compat.ObservedRuntime("cri-o", (1, 35, 2), {"modelpack-raw-cncf": "files"}, "test")
+    monkeypatch.setattr(compat, "packaged_facts", lambda: (row,))
     artifact = _named(
         ("org.cncf.model.filepath", "sub/notes.txt"),
         ("org.cnai.model.filepath", "sub/notes.txt"),

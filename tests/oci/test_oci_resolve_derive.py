@@ -182,15 +182,17 @@ async def test_silent_referrers_api_gets_no_fallback_tag(
     assert fallback_tag(artifact.digest) not in registry.tags["m/tiny"]
 
 
-async def test_our_raw_pack_is_derived_where_its_naming_was_not_observed(
+async def test_our_raw_pack_is_mounted_natively_only_where_its_naming_was_observed(
     tmp_path: Path, registry: FakeRegistry, client: RegistryClient
 ) -> None:
-    """Our raw layers carry three naming annotations; no CRI-O run observed that shape
-    (docs/compatibility.md), so CRI-O 1.33 and 1.35 get the derived image, not a guess."""
+    """Our raw layers carry three naming annotations. CRI-O 1.35.2 under a kubelet was
+    seen to mount every file under its path (docs/compatibility.md): the ModelPack itself.
+    Nothing at or below CRI-O 1.33 was observed: the derived image, not a guess."""
     artifact = await resolve(client, await _push(tmp_path, registry, client, raw=True))
-    for runtime in ("cri-o://1.33.2", "cri-o://1.35.2"):
-        decision = decide_mount(artifact, parse_runtime(runtime))
-        assert (decision.needs_derivation, decision.reference) == (True, None), runtime
+    native = decide_mount(artifact, parse_runtime("cri-o://1.35.2"))
+    assert (native.needs_derivation, native.reference) == (False, artifact.pinned_reference)
+    older = decide_mount(artifact, parse_runtime("cri-o://1.33.2"))
+    assert (older.needs_derivation, older.reference) == (True, None)
 
 
 async def test_docker_model_raw_gguf_is_derived(
