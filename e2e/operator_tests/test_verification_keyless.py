@@ -206,6 +206,13 @@ def test_wrong_identity_issuer_or_ca_is_pulled_nowhere_and_pods_denied(
             admitted, stderr = _pod_answer(cluster, namespace, name)
             assert not admitted and DENIED in stderr
             assert f"ModelDeployment {namespace}/{name}: NotVerified: UntrustedSigner" in stderr
+            # the fix names the keyless policy, not a key
+            assert (
+                "sign the model's digest again keylessly with a certificate whose identity "
+                f"and issuer match identity '{IDENTITY}' issuer '{ISSUER}' (ConfigMap "
+                "sigstore-root[trusted_root.json]), or fix spec.model.verify.keyless"
+            ) in " ".join(stderr.split()), stderr
+            assert "cosign sign --key" not in stderr
             print(f"{name} pod denied: {stderr.strip()}")
         time.sleep(5)  # further reconcile passes: still nothing anywhere
         assert _daemonsets(cluster, namespace) == []
