@@ -80,6 +80,7 @@ def _sign(
     lifetime: timedelta = timedelta(minutes=10),
     identity: str = IDENTITY,
     issuer: str = ISSUER,
+    new_bundle: bool = False,
 ) -> datetime:
     """cosign signs `image` with a fresh key and a certificate `ca` issued for it (as
     Fulcio would); returns when the certificate became valid."""
@@ -97,7 +98,14 @@ def _sign(
     (folder / "cert.pem").write_text(pem(cert))
     (folder / "chain.pem").write_text(pem(*ca.chain))
     url = tsa.url if tsa else None
-    cosign.sign_keyless(keys, folder / "cert.pem", folder / "chain.pem", image, timestamp_url=url)
+    cosign.sign_keyless(
+        keys,
+        folder / "cert.pem",
+        folder / "chain.pem",
+        image,
+        timestamp_url=url,
+        new_bundle=new_bundle,
+    )
     return not_before
 
 
