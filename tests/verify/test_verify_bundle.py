@@ -287,6 +287,8 @@ async def test_message_signature_of_other_bytes_is_invalid(
     ("bundle", "tell"),
     [
         (b"not json", "is no sigstore bundle"),
+        (b"[" * 100_000 + b"]" * 100_000, "is no sigstore bundle"),  # nesting past recursion
+        (b'{"verificationMaterial": {"certificate": []}, "dsseEnvelope": []}', "is no sigstore"),
         (b'{"verificationMaterial": {}}', "has neither dsseEnvelope nor messageSignature"),
         (b'{"dsseEnvelope": {}}', "has no verificationMaterial"),
         (

@@ -21,7 +21,6 @@ Only parsing lives here; check.py decides, in the same order as for simple signi
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -109,7 +108,7 @@ def parse_bundle(raw: bytes) -> Bundle:
             return _message(document["messageSignature"], *material)
     except BundleError:
         raise
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise BundleError(f"is no sigstore bundle: {type(exc).__name__}: {exc}") from None
     raise BundleError("has neither dsseEnvelope nor messageSignature")
 
