@@ -152,3 +152,34 @@ def test_spec_describe_matches_the_verifiers_policy_words() -> None:
         Matcher(signer.issuer, signer.issuer_reg_exp),
     )
     assert signer.describe() == policy.describe()
+
+
+async def test_model_sig_verdicts_get_the_model_signing_fix() -> None:
+    """The verifier's real model.sig messages (not cosign's) get the model_signing fix."""
+    from modelprefetch.oci.artifact import ArtifactKind, LayerFormat, ResolvedArtifact
+    from modelprefetch.verify.check import verify_model_signature
+    from modelprefetch.verify.modelsig import check_model_signature
+
+    digest = "sha256:" + "cd" * 32
+    unsigned = ResolvedArtifact(
+        "r.local/m:v1", digest, f"r.local/m@{digest}", ArtifactKind.MODELPACK,
+        LayerFormat.RAW, "application/vnd.oci.image.manifest.v1+json", None,
+    )  # fmt: skip
+    missing = await verify_model_signature(None, unsigned, [], required=True)  # type: ignore[arg-type]
+    assert missing is not None
+    invalid = check_model_signature(b"{}", (), [])
+    cases = {
+        ("SignatureMissing", missing.message): "sign the model folder (model_signing sign key) "
+        "with a key whose public half is in spec.model.verify.publicKeys (ConfigMap "
+        "signers[cosign.pub]) and push it with model.sig, or set "
+        "spec.model.verify.modelSignature: IfPresent",
+        (invalid.reason.value, f"r.local/m@{digest}: {invalid.message}"): "sign the model "
+        "folder again (model_signing sign key) with a key whose public half is in",
+    }
+    for (reason, why), fix in cases.items():
+        obj = _with_verify(md())
+        obj["status"]["conditions"].append(
+            {"type": "Verified", "status": "False", "reason": reason, "message": why}
+        )
+        _, message = _decide(obj)
+        assert fix in message and "cosign sign" not in message, message

@@ -65,9 +65,8 @@ def _unverified(verify: VerifyPolicy | None, status: Mapping[str, Any]) -> tuple
         if isinstance(condition, Mapping) and condition.get("type") == "Verified":
             if condition.get("status") == "True":
                 return None
-            reason = str(condition.get("reason"))
-            why = f"{reason}: {condition.get('message') or ''}".strip()
-            return why, verification_fix(verify, reason)
+            reason, message = str(condition.get("reason")), str(condition.get("message") or "")
+            return f"{reason}: {message}".strip(), verification_fix(verify, reason, message)
     if verify is None:
         return None
     return "the operator has not verified its signature yet", verification_fix(verify, None)

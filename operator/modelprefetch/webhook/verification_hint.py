@@ -15,7 +15,7 @@ from modelprefetch.api.verification import VerifyPolicy
 DESCRIBE = " (kubectl describe md)"
 
 
-def verification_fix(verify: VerifyPolicy | None, reason: str | None) -> str:
+def verification_fix(verify: VerifyPolicy | None, reason: str | None, message: str = "") -> str:
     """The sentence after "NotVerified: <reason>: <message>;" in a pod's denial."""
     if reason is None:
         return (
@@ -28,6 +28,8 @@ def verification_fix(verify: VerifyPolicy | None, reason: str | None) -> str:
             "or keyless) and sign the model" + DESCRIBE
         )
     keys = ", ".join(source.describe() for source in verify.public_keys)
+    if reason in _MODEL_SIG_REASONS and _about_model_sig(message):
+        return _model_sig_fix(reason, keys) + DESCRIBE
     keyless = "; ".join(signer.describe() for signer in verify.keyless)
     fix = {
         "SignatureMissing": _sign(keys, keyless, "sign the model's digest"),
@@ -72,3 +74,25 @@ def _sign(keys: str, keyless: str, verb: str) -> str:
 
 def _roots(verify: VerifyPolicy) -> str:
     return ", ".join(dict.fromkeys(s.trusted_root.describe() for s in verify.keyless))
+
+
+# The verifier's model.sig verdicts (verify/check.py, verify/modelsig.py) share the
+# reasons of cosign signatures; their messages name the file: "<ref>@<digest>: model.sig
+# is not signed ...", "... carries no model.sig (OpenSSF model signing) ...".
+_MODEL_SIG_REASONS = frozenset({"SignatureMissing", "UntrustedSigner", "SignatureInvalid"})
+
+
+def _about_model_sig(message: str) -> bool:
+    return ": model.sig " in message or "no model.sig (OpenSSF model signing)" in message
+
+
+def _model_sig_fix(reason: str, keys: str) -> str:
+    with_key = f"with a key whose public half is in spec.model.verify.publicKeys ({keys})"
+    if not keys:
+        with_key = "with a key and add its public half to spec.model.verify.publicKeys"
+    if reason == "SignatureMissing":
+        return (
+            f"sign the model folder (model_signing sign key) {with_key} and push it with "
+            "model.sig, or set spec.model.verify.modelSignature: IfPresent"
+        )
+    return f"sign the model folder again (model_signing sign key) {with_key} and push it"
