@@ -81,10 +81,15 @@ class Cosign:
         self.run("generate-key-pair", cwd=folder)
         return KeyPair(folder / "cosign.key", folder / "cosign.pub")
 
-    def sign(self, keys: KeyPair, image: str, *, referrer: bool = False) -> str:
-        """Sign `image` (repo@digest): cosign's `.sig` tag, or an OCI 1.1 referrer."""
+    def sign(
+        self, keys: KeyPair, image: str, *, referrer: bool = False, new_bundle: bool = False
+    ) -> str:
+        """Sign `image` (repo@digest): cosign's `.sig` tag, or an OCI 1.1 referrer
+        (`new_bundle`: a sigstore bundle referrer, cosign's --new-bundle-format)."""
         args = ["sign", "--key", str(keys.private), "--tlog-upload=false", "-y"]
         args += ["--allow-insecure-registry", "--allow-http-registry"]
+        if new_bundle:
+            return self.run(*args, "--new-bundle-format", image)
         if referrer:
             return self.run(
                 *args, "--registry-referrers-mode=oci-1-1", image, COSIGN_EXPERIMENTAL="1"
@@ -99,13 +104,17 @@ class Cosign:
         image: str,
         *,
         timestamp_url: str | None = None,
+        new_bundle: bool = False,
     ) -> str:
         """Sign `image` as keyless signing does, without Fulcio or Rekor: the key's
         certificate (from the test's local CA) and its chain go into the signature's
-        annotations, an RFC 3161 timestamp from `timestamp_url` (a local TSA) too."""
+        annotations (`new_bundle`: into a sigstore bundle referrer), an RFC 3161
+        timestamp from `timestamp_url` (a local TSA) too."""
         args = ["sign", "--key", str(keys.private), "--tlog-upload=false", "-y"]
         args += ["--allow-insecure-registry", "--allow-http-registry"]
         args += ["--certificate", str(certificate), "--certificate-chain", str(chain)]
         if timestamp_url:
             args += ["--timestamp-server-url", timestamp_url]
+        if new_bundle:
+            args.append("--new-bundle-format")
         return self.run(*args, image)

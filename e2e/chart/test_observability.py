@@ -1,7 +1,8 @@
 """A real Prometheus (Debian's) scrapes the real operator; every dashboard panel has data.
 
 Uses the session's operator (e2e/conftest.py `operator`: `modelprefetch run` under the
-chart's ServiceAccount). A tiny ModelPack is pushed to the local registry, two fake
+chart's ServiceAccount). A tiny ModelPack is pushed to the local registry and signed
+with cosign (spec.model.verify: the verification panels need a verified model), two fake
 nodes are targeted, a labelled pod goes through the mutating webhook, and Prometheus
 scrapes the operator's /metrics every second with the chart's alert rules loaded.
 """
@@ -33,6 +34,7 @@ from e2e.chart.observability import (
 )
 from e2e.cluster.controlplane import LocalCluster
 from e2e.cluster.registries import Registries
+from e2e.cosign import Cosign
 from e2e.kubelet_events import post_pulled
 from e2e.operator_process import OperatorProcess
 from modelprefetch import __version__
@@ -70,7 +72,7 @@ def _samples(operator: OperatorProcess) -> dict[str, float]:
     return samples
 
 
-async def _push_model(host: str, workdir: Path, repository: str) -> str:
+async def _push_model(host: str, workdir: Path, repository: str) -> tuple[str, str]:
     model = workdir / "model"
     model.mkdir(parents=True)
     (model / "config.json").write_text(json.dumps({"architectures": ["TinyForCausalLM"]}))
@@ -79,8 +81,17 @@ async def _push_model(host: str, workdir: Path, repository: str) -> str:
     packed = await pack_directory(model, PackOptions(name=MODEL, format="safetensors"))
     client = RegistryClient(plain_http=True)
     async with client:
-        await push_packed(client, parse_reference(reference), packed)
-    return reference
+        pushed = await push_packed(client, parse_reference(reference), packed)
+    return reference, pushed.digest
+
+
+def _signed(workdir: Path, repository: str, digest: str) -> str:
+    """cosign signs the model (key made here); the public key's PEM, for spec.model.verify,
+    so the verification panels have a verified model to show."""
+    cosign = Cosign(workdir)
+    keys = cosign.generate_key_pair("signer")
+    cosign.sign(keys, f"{repository}@{digest}")
+    return keys.public_pem
 
 
 def _pull_reported(cluster: LocalCluster, operator: OperatorProcess, namespace: str) -> None:
@@ -103,13 +114,22 @@ def scenario(
     operator: OperatorProcess,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Scenario]:
-    """One model reconciled by the session operator onto two fake nodes, one pod admitted."""
+    """One signed model, verified and reconciled by the session operator onto two fake
+    nodes, one pod admitted."""
     suffix = uuid.uuid4().hex[:6]
     namespace = f"obs-{suffix}"
-    reference = asyncio.run(
+    reference, digest = asyncio.run(
         _push_model(registries.crane.host, tmp_path_factory.mktemp("model"), f"obs-{suffix}/tiny")
     )
+    public_pem = _signed(tmp_path_factory.mktemp("cosign"), reference.rsplit(":", 1)[0], digest)
     cluster.kubectl("create", "namespace", namespace)
+    signers = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "signers", "namespace": namespace},
+        "data": {"cosign.pub": public_pem},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(signers))
     nodes = [f"obs-{suffix}-{i}" for i in range(2)]
     for node in nodes:
         cluster.add_fake_node(node, runtime="containerd://2.2.1", labels={"obs": suffix})
@@ -118,13 +138,21 @@ def scenario(
             "apiVersion": "modelprefetch.io/v1alpha1",
             "kind": "ModelDeployment",
             "metadata": {"name": MODEL, "namespace": namespace},
-            "spec": {"model": {"reference": reference}, "nodes": {"nodeSelector": {"obs": suffix}}},
+            "spec": {
+                "model": {
+                    "reference": reference,
+                    "verify": {"publicKeys": [{"configMapName": "signers"}]},
+                },
+                "nodes": {"nodeSelector": {"obs": suffix}},
+            },
         }
         cluster.kubectl("apply", "-f", "-", input=json.dumps(md))
         ready = (
             f'modelprefetch_model_nodes{{model="{MODEL}",namespace="{namespace}",state="ready"}}'
         )
         _wait("both nodes ready", lambda: _samples(operator).get(ready) == 2, timeout=180)
+        verified = f'modelprefetch_model_verified{{model="{MODEL}",namespace="{namespace}"}}'
+        assert _samples(operator).get(verified) == 1  # the verification panels have data
         _pull_reported(cluster, operator, namespace)
         pod = {
             "apiVersion": "v1",

@@ -80,6 +80,7 @@ def _sign(
     lifetime: timedelta = timedelta(minutes=10),
     identity: str = IDENTITY,
     issuer: str = ISSUER,
+    new_bundle: bool = False,
 ) -> datetime:
     """cosign signs `image` with a fresh key and a certificate `ca` issued for it (as
     Fulcio would); returns when the certificate became valid."""
@@ -97,7 +98,14 @@ def _sign(
     (folder / "cert.pem").write_text(pem(cert))
     (folder / "chain.pem").write_text(pem(*ca.chain))
     url = tsa.url if tsa else None
-    cosign.sign_keyless(keys, folder / "cert.pem", folder / "chain.pem", image, timestamp_url=url)
+    cosign.sign_keyless(
+        keys,
+        folder / "cert.pem",
+        folder / "chain.pem",
+        image,
+        timestamp_url=url,
+        new_bundle=new_bundle,
+    )
     return not_before
 
 
@@ -206,6 +214,13 @@ def test_wrong_identity_issuer_or_ca_is_pulled_nowhere_and_pods_denied(
             admitted, stderr = _pod_answer(cluster, namespace, name)
             assert not admitted and DENIED in stderr
             assert f"ModelDeployment {namespace}/{name}: NotVerified: UntrustedSigner" in stderr
+            # the fix names the keyless policy, not a key
+            assert (
+                "sign the model's digest again keylessly with a certificate whose identity "
+                f"and issuer match identity '{IDENTITY}' issuer '{ISSUER}' (ConfigMap "
+                "sigstore-root[trusted_root.json]), or fix spec.model.verify.keyless"
+            ) in " ".join(stderr.split()), stderr
+            assert "cosign sign --key" not in stderr
             print(f"{name} pod denied: {stderr.strip()}")
         time.sleep(5)  # further reconcile passes: still nothing anywhere
         assert _daemonsets(cluster, namespace) == []

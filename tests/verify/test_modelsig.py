@@ -24,7 +24,7 @@ from modelprefetch.oci.resolve import resolve
 from modelprefetch.verify import Reason, load_public_keys
 from modelprefetch.verify.check import verify_model_signature
 from modelprefetch.verify.keys import PublicKey
-from modelprefetch.verify.modelsig import pae
+from modelprefetch.verify.modelsig import check_model_signature, pae
 from tests.oci.fakeregistry import FakeRegistry
 from tests.oci.modeldir import make_model_dir
 from tests.verify.signing import new_key, public_pem
@@ -192,3 +192,11 @@ async def test_signed_but_inconsistent_statement_is_signature_invalid(
     outcome = await verify_model_signature(client, artifact, keys, required=False)
     assert outcome is not None and outcome.reason is Reason.SIGNATURE_INVALID
     assert expected in outcome.message
+
+
+def test_deeply_nested_model_sig_is_signature_invalid_not_a_crash() -> None:
+    """json.loads raises RecursionError (not ValueError) past ~1000 levels: a 200 KB
+    model.sig must not take the verifier down."""
+    verdict = check_model_signature(b"[" * 100_000 + b"]" * 100_000, (), [])
+    assert verdict.reason is Reason.SIGNATURE_INVALID
+    assert "is no sigstore bundle with a DSSE envelope" in verdict.message

@@ -7,6 +7,7 @@ import pytest
 from modelprefetch.oci.client import RegistryClient
 from modelprefetch.oci.reference import parse_reference
 from modelprefetch.verify import Outcome, Reason, load_public_keys, verify_digest
+from modelprefetch.verify.cosign import PayloadError, signed_digest
 from modelprefetch.verify.keys import InvalidKeyError
 from tests.oci.fakeregistry import FakeRegistry
 from tests.verify.signing import new_key, payload_for, public_pem, sign, signature_manifest
@@ -136,3 +137,8 @@ def test_pem_with_garbage_key_is_rejected() -> None:
     pem = b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
     with pytest.raises(InvalidKeyError, match="public key 1 does not parse"):
         load_public_keys(pem, "ConfigMap k[cosign.pub]")
+
+
+def test_deeply_nested_payload_is_a_payload_error() -> None:
+    with pytest.raises(PayloadError, match="payload is not JSON"):
+        signed_digest(b"[" * 30_000 + b"]" * 30_000)

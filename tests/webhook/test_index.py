@@ -194,3 +194,23 @@ def test_missing_ready_count_is_cold() -> None:
     obj = md()
     del obj["status"]["resolved"]["mounts"][0]["ready"]
     assert build_entry(obj).readiness is Readiness.COLD
+
+
+def test_unverified_entry_carries_the_fix_for_its_policy_and_reason() -> None:
+    """The fix is computed once per watch event, from spec.model.verify and the reason."""
+    obj = md()
+    obj["spec"]["model"]["verify"] = {
+        "keyless": [
+            {"trustedRoot": {"secretName": "root"}, "identity": "ci@x.io", "issuer": "https://i"}
+        ]
+    }
+    obj["status"]["conditions"].append(
+        {"type": "Verified", "status": "False", "reason": "UntrustedSigner", "message": "m"}
+    )
+    e = build_entry(obj)
+    assert e.readiness is Readiness.UNVERIFIED and e.message == "UntrustedSigner: m"
+    assert e.fix.startswith("sign the model's digest again keylessly with a certificate")
+    assert "identity 'ci@x.io' issuer 'https://i' (Secret root[trusted_root.json])" in e.fix
+    obj["status"]["conditions"][-1].update(status="True", reason="Verified")
+    verified = build_entry(obj)
+    assert verified.readiness is Readiness.WARM and verified.fix == ""

@@ -105,6 +105,17 @@ class KeylessSigner(ApiModel):
                     raise ValueError(f"{name}RegExp {pattern!r} does not compile: {exc}") from None
         return self
 
+    def describe(self) -> str:
+        """`identity 'x' issuer ~'y.*' (ConfigMap root[trusted_root.json])`, for messages;
+        the same words as the verifier's KeylessPolicy.describe()."""
+        identity = _matcher(self.identity, self.identity_reg_exp)
+        issuer = _matcher(self.issuer, self.issuer_reg_exp)
+        return f"identity {identity} issuer {issuer} ({self.trusted_root.describe()})"
+
+
+def _matcher(exact: str | None, pattern: str | None) -> str:
+    return repr(exact) if exact is not None else f"~{pattern!r}"
+
 
 class VerifyPolicy(ApiModel):
     """Signatures the model's manifest digest must carry. Until one verifies, nothing is

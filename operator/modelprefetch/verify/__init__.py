@@ -2,6 +2,7 @@
 
     keys      PEM public keys -> signature checks (cryptography: ECDSA, RSA, Ed25519)
     cosign    cosign's "simple signing" payloads and signature manifests
+    bundle    cosign's new bundle format: sigstore bundles as referrers (bundlecheck judges)
     discover  where the signatures live: OCI 1.1 referrers and the `sha256-<hex>.sig` tag
     check     the verdict on one digest: Verified, or why not (reasons below)
 

@@ -1,6 +1,7 @@
 """The verdict on one manifest digest: signed by a trusted key, or why not.
 
-Order of the checks, for every simple-signing layer of every signature manifest found:
+Order of the checks, for every simple-signing layer of every signature manifest found
+(and alike for every sigstore bundle of cosign's new bundle format, bundlecheck.py):
 fetch the payload (digest-checked by the client), verify the signature with each
 configured key, and only for a signature that verifies read the payload's digest (an
 attacker can copy a valid signature of another digest: it verifies but names the wrong
@@ -15,6 +16,8 @@ from modelprefetch.errors import ModelPrefetchError, RegistryNotFoundError
 from modelprefetch.oci.artifact import LayerFormat, ResolvedArtifact
 from modelprefetch.oci.client import RegistryClient
 from modelprefetch.oci.reference import Reference, parse_reference
+from modelprefetch.verify.bundle import bundle_layers
+from modelprefetch.verify.bundlecheck import judge_bundle
 from modelprefetch.verify.cosign import (
     MAX_PAYLOAD_BYTES,
     PayloadError,
@@ -68,7 +71,7 @@ async def _verify(
             Reason.SIGNATURE_MISSING,
             f"{ref.name}@{digest} has no cosign signature (no {ref.name}:"
             f"{signature_tag(digest)} tag, no signature referrer): "
-            "sign it with `cosign sign --key`",
+            "sign it with `cosign sign --key` (or keylessly)",
         )
     seen, invalid, untrusted = 0, [], list[str]()
     for found in manifests:
@@ -114,6 +117,16 @@ async def _verify(
                 continue
             evidence = f"cosign signature in {found.where}, {evidence}"
             return Outcome(digest, Reason.VERIFIED, f"{digest} is signed: {evidence}", evidence)
+        for bundle in bundle_layers(found.manifest.document):
+            seen += 1
+            judged = await judge_bundle(client, ref, digest, found.where, bundle, keys, keyless)
+            if judged.evidence:
+                message = f"{digest} is signed: {judged.evidence}"
+                return Outcome(digest, Reason.VERIFIED, message, judged.evidence)
+            if judged.invalid:
+                invalid.append(judged.invalid)
+            if judged.untrusted:
+                untrusted.append(judged.untrusted)
     if invalid:
         return Outcome(
             digest, Reason.SIGNATURE_INVALID, f"{ref.name}@{digest}: " + "; ".join(invalid[:3])
@@ -122,7 +135,8 @@ async def _verify(
         return Outcome(
             digest,
             Reason.SIGNATURE_MISSING,
-            f"{ref.name}@{digest}: the signature manifests hold no cosign signature layer",
+            f"{ref.name}@{digest}: the signature manifests hold no cosign signature layer "
+            "and no sigstore bundle",
         )
     if untrusted:
         return Outcome(

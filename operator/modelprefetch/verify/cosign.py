@@ -85,7 +85,7 @@ def signed_digest(payload: bytes) -> str:
     """The manifest digest a payload vouches for; PayloadError when it is no cosign payload."""
     try:
         document = json.loads(payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise PayloadError(f"payload is not JSON: {exc}") from None
     critical = document.get("critical") if isinstance(document, dict) else None
     if not isinstance(critical, dict):

@@ -33,6 +33,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import (
     Criticality,
@@ -41,8 +42,8 @@ from cryptography.x509.verification import (
     Store,
     VerificationError,
 )
+from rfc3161_client import TimeStampResponse, VerifierBuilder, decode_timestamp_response
 from rfc3161_client import VerificationError as TimestampError
-from rfc3161_client import VerifierBuilder, decode_timestamp_response
 
 from modelprefetch.verify.trustroot import Authority, TrustedRoot
 
@@ -87,6 +88,8 @@ class CertificateLayer:
 
     certificate_pem: str
     timestamp_json: str | None
+    # a sigstore bundle's timestamps instead: DER RFC 3161 responses (bundle.py)
+    timestamps: tuple[bytes, ...] = ()
 
 
 class KeylessError(Exception):
@@ -98,21 +101,27 @@ class KeylessError(Exception):
 
 
 def check_keyless(
-    layer: CertificateLayer, signature: bytes, payload: bytes, policies: list[KeylessPolicy]
+    layer: CertificateLayer,
+    signature: bytes,
+    payload: bytes,
+    policies: list[KeylessPolicy],
+    *,
+    prehashed: bool = False,
 ) -> str:
     """The evidence (identity, issuer, time) when a policy trusts this signature; else
-    KeylessError with the reason of the closest policy."""
+    KeylessError with the reason of the closest policy. `prehashed`: `payload` is the
+    SHA-256 of the signed message (a bundle's messageSignature)."""
     try:
         cert = x509.load_pem_x509_certificate(layer.certificate_pem.encode())
     except ValueError as exc:
         raise KeylessError(f"certificate annotation does not parse: {exc}", invalid=True) from None
-    if not _signature_verifies(cert, signature, payload):
+    if not _signature_verifies(cert, signature, payload, prehashed):
         raise KeylessError("signature does not verify with its certificate", invalid=True)
     identities, issuer = certificate_identities(cert), certificate_issuer(cert)
     rejections = []
     for policy in policies:
         try:
-            when, how = _signing_time(layer.timestamp_json, signature, policy.root)
+            when, how = _signing_time(layer, signature, policy.root)
             _chain(cert, policy.root, when)
         except KeylessError as exc:
             if exc.invalid:
@@ -168,14 +177,17 @@ def _der_utf8(raw: bytes) -> str | None:
     return None
 
 
-def _signature_verifies(cert: x509.Certificate, signature: bytes, payload: bytes) -> bool:
+def _signature_verifies(
+    cert: x509.Certificate, signature: bytes, payload: bytes, prehashed: bool
+) -> bool:
+    sha256: hashes.SHA256 | Prehashed = Prehashed(hashes.SHA256()) if prehashed else hashes.SHA256()
     try:
         key = cert.public_key()
         if isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
+            key.verify(signature, payload, ec.ECDSA(sha256))
         elif isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, payload, padding.PKCS1v15(), hashes.SHA256())
-        elif isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature, payload, padding.PKCS1v15(), sha256)
+        elif isinstance(key, ed25519.Ed25519PublicKey) and not prehashed:
             key.verify(signature, payload)
         else:
             return False
@@ -184,27 +196,38 @@ def _signature_verifies(cert: x509.Certificate, signature: bytes, payload: bytes
     return True
 
 
+def _timestamps(layer: CertificateLayer) -> list[TimeStampResponse]:
+    """The decoded RFC 3161 responses: the bundle's, or the annotation's one."""
+    try:
+        if layer.timestamps:
+            return [decode_timestamp_response(der) for der in layer.timestamps]
+        if not layer.timestamp_json:
+            return []
+        encoded = json.loads(layer.timestamp_json)["SignedRFC3161Timestamp"]
+        return [decode_timestamp_response(base64.b64decode(encoded, validate=True))]
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        where = "of the bundle" if layer.timestamps else "annotation"
+        raise KeylessError(
+            f"RFC 3161 timestamp {where} is unreadable: {exc}", invalid=True
+        ) from None
+
+
 def _signing_time(
-    timestamp_json: str | None, signature: bytes, root: TrustedRoot
+    layer: CertificateLayer, signature: bytes, root: TrustedRoot
 ) -> tuple[datetime, str]:
-    if not timestamp_json:
+    responses = _timestamps(layer)
+    if not responses:
         now = datetime.now(UTC)
         return now, "without a timestamp (certificate checked at verification time)"
-    try:
-        encoded = json.loads(timestamp_json)["SignedRFC3161Timestamp"]
-        response = decode_timestamp_response(base64.b64decode(encoded, validate=True))
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise KeylessError(
-            f"RFC 3161 timestamp annotation is unreadable: {exc}", invalid=True
-        ) from None
     if not root.timestamp_authorities:
         raise KeylessError(f"timestamped, but {root.source} lists no timestampAuthorities")
-    for authority in root.timestamp_authorities:
-        if _timestamp_verifies(authority, response, signature):
-            when = response.tst_info.gen_time
-            when = when if when.tzinfo else when.replace(tzinfo=UTC)
-            if authority.valid_at(when):
-                return when, f"at {when.isoformat()} (timestamp by {authority.name})"
+    for response in responses:
+        for authority in root.timestamp_authorities:
+            if _timestamp_verifies(authority, response, signature):
+                when = response.tst_info.gen_time
+                when = when if when.tzinfo else when.replace(tzinfo=UTC)
+                if authority.valid_at(when):
+                    return when, f"at {when.isoformat()} (timestamp by {authority.name})"
     raise KeylessError(
         f"the timestamp is not by a timestamp authority of {root.source} over this signature"
     )

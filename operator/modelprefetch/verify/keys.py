@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN PUBLIC KEY-----\s.*?-----END PUBLIC KEY-----", re.DOTALL)
 MAX_KEYS = 32  # per ModelDeployment, after splitting PEM texts
@@ -42,6 +43,20 @@ class PublicKey:
                 self.key.verify(signature, payload, padding.PKCS1v15(), hashes.SHA256())
             else:
                 self.key.verify(signature, payload)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    def verifies_prehashed(self, signature: bytes, sha256: bytes) -> bool:
+        """Whether `signature` is over a message whose SHA-256 is `sha256` (a sigstore
+        bundle's messageSignature); Ed25519 signs messages, not digests: never."""
+        try:
+            if isinstance(self.key, ec.EllipticCurvePublicKey):
+                self.key.verify(signature, sha256, ec.ECDSA(Prehashed(hashes.SHA256())))
+            elif isinstance(self.key, rsa.RSAPublicKey):
+                self.key.verify(signature, sha256, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+            else:
+                return False
         except (InvalidSignature, ValueError):
             return False
         return True

@@ -23,7 +23,6 @@ transparency log entry in model-signing; they are not supported offline.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 from dataclasses import dataclass
@@ -67,7 +66,7 @@ def check_model_signature(
     """The verdict on a model.sig (bundle bytes) against the model's layers."""
     try:
         payload_type, body, signatures = _envelope(bundle)
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         return _invalid(f"is no sigstore bundle with a DSSE envelope: {exc}")
     signer = next(
         (k for k in keys for sig in signatures if _verifies(k, sig, payload_type, body)), None
@@ -80,7 +79,7 @@ def check_model_signature(
         )
     try:
         files, ignored = _signed_files(payload_type, body)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         return _invalid(f"holds no model-signing v1.0 statement: {exc}")
     problems = _compare(files, ignored, layers)
     if problems:

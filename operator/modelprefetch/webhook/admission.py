@@ -14,7 +14,8 @@ Not-ready choice (documented and tested):
 - A named ModelDeployment that does not exist, is not resolved (no digest: nothing to
   pin), cannot be mounted by any runtime, or has an invalid spec: the pod is DENIED
   with the reason and the fix. So is one whose signature did not verify (spec.model.verify
-  or the chart's verification.required): the denial names the Verified reason. A
+  or the chart's verification.required): the denial names the Verified reason and the
+  fix that reason and the model's policy call for (verification_hint). A
   ReplicaSet/Job controller retries pod creation with backoff, so pods appear by
   themselves once the model resolves.
 - Resolved but warm on no node yet: the pod is ADMITTED with the pinned reference (the
@@ -161,9 +162,10 @@ def pod_models(request: Mapping[str, Any], index: ModelIndex) -> tuple[list[Mode
             Readiness.NOT_MOUNTABLE: "use a runtime that can mount it (CRI-O >= 1.34 or "
             "containerd with spec.model.allowDerivation: true) or publish an OCI image",
             Readiness.INVALID: "fix the ModelDeployment spec",
-            Readiness.UNVERIFIED: "no pod may use it before its signature verifies: sign the "
-            "model with a trusted key or fix spec.model.verify (kubectl describe md)",
+            Readiness.UNVERIFIED: "no pod may use it before its signature verifies "
+            "(kubectl describe md)",
         }[entry.readiness]
+        fix = entry.fix or fix  # an unverified model: the fix its policy and reason call for
         raise PodConflictError(
             f"ModelDeployment {namespace}/{entry.name}",
             f"{entry.readiness}: {entry.message}; {fix}",

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
 
 from modelprefetch.api.v1alpha1 import parse_spec
 from modelprefetch.api.validation import describe
+from modelprefetch.api.verification import VerifyPolicy
 from modelprefetch.core.labels import warm_label_key as default_warm_label_key
 from modelprefetch.webhook.types import (
     LabelMatcher,
@@ -39,6 +41,7 @@ from modelprefetch.webhook.types import (
     Scheduling,
     volume_name,
 )
+from modelprefetch.webhook.verification_hint import verification_fix
 
 logger = logging.getLogger(__name__)
 
@@ -54,16 +57,19 @@ def _condition_message(status: Mapping[str, Any], kind: str) -> str:
     return ""
 
 
-def _unverified(asks: bool, status: Mapping[str, Any]) -> str | None:
-    """Why pods must wait for verification, or None. A Verified condition that is not
-    True denies (it is written only when verification is on: the spec or the cluster
-    policy asks); a spec that asks and no True condition yet denies too."""
+def _unverified(verify: VerifyPolicy | None, status: Mapping[str, Any]) -> tuple[str, str] | None:
+    """Why pods must wait for verification and what to do, or None. A Verified condition
+    that is not True denies (it is written only when verification is on: the spec or the
+    cluster policy asks); a spec that asks and no True condition yet denies too."""
     for condition in status.get("conditions") or ():
         if isinstance(condition, Mapping) and condition.get("type") == "Verified":
             if condition.get("status") == "True":
                 return None
-            return f"{condition.get('reason')}: {condition.get('message') or ''}".strip()
-    return "the operator has not verified its signature yet" if asks else None
+            reason, message = str(condition.get("reason")), str(condition.get("message") or "")
+            return f"{reason}: {message}".strip(), verification_fix(verify, reason, message)
+    if verify is None:
+        return None
+    return "the operator has not verified its signature yet", verification_fix(verify, None)
 
 
 def _count(value: object) -> int:
@@ -86,9 +92,10 @@ def build_entry(
         spec = parse_spec(obj.get("spec") or {})
     except ValidationError as exc:
         return _unusable(namespace, name, Readiness.INVALID, f"invalid spec: {describe(exc)}")
-    unverified = _unverified(spec.model.verify is not None, status)
+    unverified = _unverified(spec.model.verify, status)
     if unverified is not None:
-        return _unusable(namespace, name, Readiness.UNVERIFIED, unverified)
+        why, fix = unverified
+        return replace(_unusable(namespace, name, Readiness.UNVERIFIED, why), fix=fix)
     resolved = status.get("resolved") or {}
     reference = resolved.get("mountedReference")
     digest = resolved.get("digest")

@@ -129,6 +129,7 @@ class ModelEntry:
     pull_secrets: tuple[str, ...]
     pod_selector: LabelMatcher | None
     volume: str  # pod volume name, volume_name(name)
+    fix: str = ""  # what to do about it, when the generic fix of its readiness is not enough
 
     @property
     def key(self) -> tuple[str, str]:
