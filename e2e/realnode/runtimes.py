@@ -6,7 +6,7 @@ runtime, a `RealNodeEnv` whose node runs it (`node_env`): the session's first no
 removed after it. Pods pinned to `env.node.name` then run on that runtime.
 
 The extra runtimes come from MODELPREFETCH_TABLE_RUNTIMES (space-separated builds, e.g.
-CI_RUNTIMES: the floor we claim and CRI-O, which `make binaries` builds); unset, only
+CI_RUNTIMES: the floor we claim and CRI-O, which `make test` builds and sets); unset, only
 SESSION runs. With MODELPREFETCH_NODE_RUNTIME set (`make matrix`) the session node already
 is the runtime under test and only SESSION runs.
 """
@@ -26,7 +26,7 @@ from e2e.realnode.helpers import RealNodeEnv
 SESSION = "session"  # the session's real node, whatever MODELPREFETCH_NODE_RUNTIME says
 TABLE_RUNTIMES_ENV = "MODELPREFETCH_TABLE_RUNTIMES"
 # The floor we claim and CRI-O: what `make binaries` builds besides the default (Makefile
-# CI_RUNTIMES), meant for `make test` once each has an observed row in compatibility.json.
+# CI_RUNTIMES), which `make test` runs the table on (each has an observed row).
 CI_RUNTIMES = ("containerd-v2.1.9", "crio-v1.35.2")
 
 
