@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
 from modelprefetch.api.base import ApiModel
+from modelprefetch.api.regexp import PatternError, check_pattern
 from modelprefetch.api.types import DNS_SUBDOMAIN_PATTERN
 
 MAX_PUBLIC_KEY_SOURCES = 8
@@ -84,11 +84,11 @@ class KeylessSigner(ApiModel):
     identity: _Text | None = None
     """The certificate identity, exactly."""
     identity_reg_exp: _Text | None = Field(default=None, alias="identityRegExp")
-    """A regular expression (Python syntax) the whole identity must match."""
+    """A regular expression (RE2 syntax, as cosign's) the whole identity must match."""
     issuer: _Text | None = None
     """The OIDC issuer in the certificate (extension 1.3.6.1.4.1.57264.1.8), exactly."""
     issuer_reg_exp: _Text | None = Field(default=None, alias="issuerRegExp")
-    """A regular expression (Python syntax) the whole issuer must match."""
+    """A regular expression (RE2 syntax, as cosign's) the whole issuer must match."""
 
     @model_validator(mode="after")
     def _one_matcher_each(self) -> Self:
@@ -100,8 +100,8 @@ class KeylessSigner(ApiModel):
                 raise ValueError(f"set exactly one of {name} and {name}RegExp")
             if pattern is not None:
                 try:
-                    re.compile(pattern)
-                except re.error as exc:
+                    check_pattern(pattern)
+                except PatternError as exc:
                     raise ValueError(f"{name}RegExp {pattern!r} does not compile: {exc}") from None
         return self
 

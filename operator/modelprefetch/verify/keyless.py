@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -45,6 +44,7 @@ from cryptography.x509.verification import (
 from rfc3161_client import TimeStampResponse, VerifierBuilder, decode_timestamp_response
 from rfc3161_client import VerificationError as TimestampError
 
+from modelprefetch.api.regexp import full_match
 from modelprefetch.verify.trustroot import Authority, TrustedRoot
 
 ISSUER_V2 = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8")  # DER UTF8String
@@ -61,7 +61,7 @@ class Matcher:
     def matches(self, value: str) -> bool:
         if self.exact is not None:
             return value == self.exact
-        return self.pattern is not None and re.fullmatch(self.pattern, value) is not None
+        return self.pattern is not None and full_match(self.pattern, value)
 
     def describe(self) -> str:
         return repr(self.exact) if self.exact is not None else f"~{self.pattern!r}"
