@@ -67,7 +67,10 @@ def mounted_volumes(cluster: LocalCluster, name: str) -> list[str]:
 
 
 def snapshot_bytes(node: RealNode) -> int:
-    """Bytes in containerd's overlayfs snapshots (the unpacked layers)."""
+    """Bytes in containerd's overlayfs snapshots (the unpacked layers); 0 on CRI-O, whose
+    unpacked layers `content_bytes` already counts (it keeps no compressed blobs)."""
+    if node.is_crio:
+        return 0
     root = node.containerd_root / "io.containerd.snapshotter.v1.overlayfs" / "snapshots"
     total = 0
     for folder, _, files in os.walk(root):
@@ -80,15 +83,19 @@ def snapshot_bytes(node: RealNode) -> int:
 
 def make_cold(node: RealNode, image: str, size: int, timeout: float = 180) -> None:
     """Remove `image` from the node as the kubelet's image GC does (CRI image, then
-    containerd's synchronous GC of its blobs), and wait until its unpacked snapshot is
-    gone too (the kubelet's container GC removes the last pod's dead container within a
-    minute; until then the snapshot is in use and a pull would skip the download)."""
+    containerd's synchronous GC of its blobs; on CRI-O `crictl rmi`), and wait until its
+    unpacked snapshot is gone too (the kubelet's container GC removes the last pod's dead
+    container within a minute; until then the snapshot is in use and a pull would skip
+    the download)."""
     digest = image.rsplit("@", 1)[-1]
     deadline = time.monotonic() + timeout
     while True:
         refs = [r for r in node.image_refs() if digest in r]
         for ref in refs:
-            node.ctr("images", "rm", "--sync", ref, check=False)
+            if node.is_crio:
+                node.crictl("rmi", ref, check=False)
+            else:
+                node.ctr("images", "rm", "--sync", ref, check=False)
         blobs, unpacked = node.content_bytes(), snapshot_bytes(node)
         if not refs and blobs < size // 2 and unpacked < size // 2:
             return
