@@ -68,7 +68,8 @@ keep_newest_tags() {
 }
 
 # --- the base: Debian bookworm's python3.11 + venv --------------------------------------
-BASE_PACKAGES="python3 python3-venv ca-certificates"
+# libstdc++6: google-re2's extension is C++ (python:3.11-slim has it, apt needs it there).
+BASE_PACKAGES="python3 python3-venv ca-certificates libstdc++6"
 BASE_SOURCES=(
   "deb http://deb.debian.org/debian bookworm main"
   "deb http://deb.debian.org/debian bookworm-updates main"
