@@ -122,6 +122,17 @@ def test_classify(log: str, sub_path: str | None, outcome: str) -> None:
 
 
 def _kubelet_136(generator: ModuleType, document: dict[str, Any]) -> dict[str, Any]:
+    """`document` without its own containerd 2.2.9 / kubelet 1.36 row (if the committed
+    facts have one), then a made-up 1.36 observation merged in."""
+    document = {
+        **document,
+        "observed": [
+            row
+            for row in document["observed"]
+            if (row["runtime"], row["version"]) != ("containerd", "2.2.9")
+            or not str(row.get("kubelet", "")).startswith("v1.36")
+        ],
+    }
     observation = {
         "runtime": "containerd",
         "version": "2.2.9",
