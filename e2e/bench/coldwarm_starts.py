@@ -4,16 +4,14 @@ node's image made cold again between cold starts."""
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from e2e.cluster.controlplane import LocalCluster
 from e2e.cluster.realnode import RealNode
-from e2e.realnode.helpers import MiB, on_real_node
+from e2e.realnode.helpers import on_real_node
 
 NAMESPACE = "bench-coldwarm"
 
@@ -64,47 +62,6 @@ def mounted_volumes(cluster: LocalCluster, name: str) -> list[str]:
     return [
         v["image"]["reference"] for v in json.loads(out)["spec"].get("volumes", []) if "image" in v
     ]
-
-
-def snapshot_bytes(node: RealNode) -> int:
-    """Bytes in containerd's overlayfs snapshots (the unpacked layers); 0 on CRI-O, whose
-    unpacked layers `content_bytes` already counts (it keeps no compressed blobs)."""
-    if node.is_crio:
-        return 0
-    root = node.containerd_root / "io.containerd.snapshotter.v1.overlayfs" / "snapshots"
-    total = 0
-    for folder, _, files in os.walk(root):
-        for name in files:
-            path = Path(folder) / name
-            if not path.is_symlink():
-                total += path.lstat().st_size
-    return total
-
-
-def make_cold(node: RealNode, image: str, size: int, timeout: float = 180) -> None:
-    """Remove `image` from the node as the kubelet's image GC does (CRI image, then
-    containerd's synchronous GC of its blobs; on CRI-O `crictl rmi`), and wait until its
-    unpacked snapshot is gone too (the kubelet's container GC removes the last pod's dead
-    container within a minute; until then the snapshot is in use and a pull would skip
-    the download)."""
-    digest = image.rsplit("@", 1)[-1]
-    deadline = time.monotonic() + timeout
-    while True:
-        refs = [r for r in node.image_refs() if digest in r]
-        for ref in refs:
-            if node.is_crio:
-                node.crictl("rmi", ref, check=False)
-            else:
-                node.ctr("images", "rm", "--sync", ref, check=False)
-        blobs, unpacked = node.content_bytes(), snapshot_bytes(node)
-        if not refs and blobs < size // 2 and unpacked < size // 2:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(
-                f"{image} still on {node.name} after {timeout:.0f}s: refs {refs}, content"
-                f" store {blobs / MiB:.0f} MiB, snapshots {unpacked / MiB:.0f} MiB"
-            )
-        time.sleep(3)
 
 
 @dataclass
