@@ -98,7 +98,7 @@ def run_size(
     def fresh_model(tag: str) -> str:
         """A model of `size` random bytes never seen by the node (its own digests)."""
         reference = f"{regs.crane.host}/bench/{name}:{tag}"
-        push_model(make_big_model(workdir / name, size), reference)
+        push_model(make_big_model(workdir / name, size), reference, raw=args.layers == "raw")
         shutil.rmtree(workdir / name)
         return reference
 
@@ -174,6 +174,12 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=5, help="warm and model-less starts")
     parser.add_argument("--cold-reps", type=int, default=2, help="cold starts per size")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument(
+        "--layers",
+        choices=("tar", "raw"),
+        default="tar",
+        help="the ModelPack's layer kind (raw: CRI-O mounts it as it is, warm)",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-coldwarm-"))
@@ -219,7 +225,7 @@ def main() -> int:
         start(cluster, node, workload_pod("busybox-pull", busybox, model=None, volume_ref=None))
         results = [run_size(m, args, workdir, cluster, regs, node, busybox) for m in args.mib]
         if args.json is not None:
-            report = {"runtime": args.runtime_version, "sizes": results}
+            report = {"runtime": args.runtime_version, "layers": args.layers, "sizes": results}
             args.json.write_text(json.dumps(report, indent=1))
         return 0
     finally:
