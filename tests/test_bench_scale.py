@@ -22,6 +22,8 @@ from e2e.bench.scale_report import (
 )
 from e2e.cluster.kwok_pull import IMAGE_VOLUME_QUERY, split_pod_ready
 
+from modelprefetch.core.pulls import parse_kubelet_pull
+
 OP_USER = "system:serviceaccount:modelprefetch-system:modelprefetch"
 USERS = {OP_USER: OPERATOR, "system:serviceaccount:kube-system:daemon-set-controller": "ds"}
 
@@ -187,6 +189,11 @@ def test_pull_stage_splits_pod_ready_without_overlap() -> None:
         "jitterDurationMilliseconds": 8000,
     }
     assert stock["spec"]["delay"]["durationMilliseconds"] == 200
+    # the simulated pull ends as a kubelet's does, with a Pulled Event the operator parses
+    event = pulled["spec"]["next"]["event"]
+    assert event["reason"] == "Pulled" and "event" not in stock["spec"].get("next", {})
+    parsed = parse_kubelet_pull(event["message"])
+    assert parsed is not None and parsed.size_bytes == 1 << 30
     mine = pulled["spec"]["selector"]["matchExpressions"]
     theirs = stock["spec"]["selector"]["matchExpressions"]
     assert mine[0] == theirs[0] == {"key": ".a", "operator": "Exists"}

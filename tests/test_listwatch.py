@@ -50,6 +50,7 @@ class ScriptedSource:
         namespace: str | None = None,
         *,
         label_selector: str | None = None,
+        field_selector: str | None = None,
         limit: int | None = None,
         continue_token: str | None = None,
     ) -> Any:
@@ -63,6 +64,7 @@ class ScriptedSource:
         namespace: str | None = None,
         *,
         label_selector: str | None = None,
+        field_selector: str | None = None,
         resource_version: str | None = None,
         timeout_seconds: int = 300,
     ) -> AsyncIterator[tuple[str, Any]]:
@@ -148,6 +150,7 @@ class PagedSource(ScriptedSource):
         namespace: str | None = None,
         *,
         label_selector: str | None = None,
+        field_selector: str | None = None,
         limit: int | None = None,
         continue_token: str | None = None,
     ) -> Any:

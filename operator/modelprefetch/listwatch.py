@@ -35,6 +35,7 @@ class ListWatchSource(Protocol):
         namespace: str | None = None,
         *,
         label_selector: str | None = None,
+        field_selector: str | None = None,
         limit: int | None = None,
         continue_token: str | None = None,
     ) -> Any: ...
@@ -45,6 +46,7 @@ class ListWatchSource(Protocol):
         namespace: str | None = None,
         *,
         label_selector: str | None = None,
+        field_selector: str | None = None,
         resource_version: str | None = None,
         timeout_seconds: int = 300,
     ) -> AsyncIterator[tuple[str, Any]]: ...
@@ -70,6 +72,7 @@ async def list_then_watch(
     *,
     what: str,
     label_selector: str | None = None,
+    field_selector: str | None = None,
     trim: Trim | None = None,
     retry_seconds: float = WATCH_RETRY,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
@@ -83,11 +86,14 @@ async def list_then_watch(
     keep = trim or _same
     while True:
         try:
-            items, version = await _list_pages(kube, resource, label_selector, keep)
+            items, version = await _list_pages(kube, resource, label_selector, field_selector, keep)
             sink.replace_all(items)
             while True:
                 async for event_type, obj in kube.watch(
-                    resource, label_selector=label_selector, resource_version=version
+                    resource,
+                    label_selector=label_selector,
+                    field_selector=field_selector,
+                    resource_version=version,
                 ):
                     if not isinstance(obj, Mapping):
                         continue  # not an object: nothing to apply, no version to learn
@@ -106,7 +112,11 @@ def _same(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 async def _list_pages(
-    kube: ListWatchSource, resource: Any, label_selector: str | None, keep: Trim
+    kube: ListWatchSource,
+    resource: Any,
+    label_selector: str | None,
+    field_selector: str | None,
+    keep: Trim,
 ) -> tuple[list[Mapping[str, Any]], str | None]:
     """Every object of a paged list, trimmed page by page, and the list's version.
 
@@ -117,7 +127,11 @@ async def _list_pages(
     version: str | None = None
     while True:
         page = await kube.list(
-            resource, label_selector=label_selector, limit=LIST_PAGE, continue_token=token
+            resource,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            limit=LIST_PAGE,
+            continue_token=token,
         )
         items.extend(keep(obj) for obj in page.get("items") or [] if isinstance(obj, Mapping))
         version = _resource_version(page, version)

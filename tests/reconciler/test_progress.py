@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from modelprefetch.api.status import NodeCounts
+from modelprefetch.core.pulls import PodPulls
 from modelprefetch.errors import KubernetesError
 from modelprefetch.k8s.client import KubeClient
 from modelprefetch.k8s.resources import Resource
@@ -101,52 +102,17 @@ def test_only_nodes_being_marked_warm_are_held_back() -> None:
     assert progress.counts().summary == "5/10"
 
 
-class EventsKube:
-    """Answers the two Event lists; records the field selectors asked for."""
-
-    def __init__(self, items: dict[str, list[dict[str, Any]]], fail: bool = False) -> None:
-        self.items, self.fail = items, fail
-        self.selectors: list[str] = []
-
-    async def request(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
-        assert (method, path) == ("GET", "/api/v1/namespaces/ml/events")
-        selector = kw["params"]["fieldSelector"]
-        self.selectors.append(selector)
-        if self.fail:
-            raise KubernetesError("forbidden", status=403)
-        return {"items": self.items.get(selector.rsplit("=", 1)[1], [])}
-
-
-def _pull_world(*pods: Any) -> Any:
-    return world(holder_pods=tuple(pods))
-
-
-def test_pull_events_are_read_only_while_a_holder_pod_pulls() -> None:
-    """No holder pod pulling: no list call. One pulling: its Pulling/Pulled events are read
-    (filtered by the API server on reason) into World.pull_events; a refused read keeps
-    the World as it was."""
+def test_pull_events_are_followed_only_while_a_holder_pod_pulls_or_just_finished() -> None:
+    """The watched folds (reconciler.pull_events) reach the World for holder pods that pull
+    now or turned Ready within the window; a settled holder's are left out, as when the
+    Events were listed only while something pulled."""
     settled = holder("n1", ready=True, ready_since=NOW - timedelta(hours=1))
-    kube = EventsKube({})
-    world = _pull_world(settled)
-    assert asyncio.run(with_pull_events(cast(KubeClient, kube), world)) is world
-    assert kube.selectors == []
-    pulling = holder("n2", ready=False)
-    message = 'Successfully pulled image "m" in 4s (5s including waiting). Image size: 8 bytes.'
-    event = {
-        "metadata": {"uid": "u1"},
-        "involvedObject": {"kind": "Pod", "name": pulling.name},
-        "reason": "Pulled",
-        "message": message,
-        "lastTimestamp": "2026-01-02T03:04:00Z",
+    recent = holder("n2", ready=True, ready_since=NOW - timedelta(minutes=1))
+    pulling = holder("n3", ready=False)
+    pulls = {
+        pod.name: PodPulls(pulling_since=NOW - timedelta(minutes=2))
+        for pod in (settled, recent, pulling)
     }
-    kube = EventsKube({"Pulled": [event]})
-    read = asyncio.run(with_pull_events(cast(KubeClient, kube), _pull_world(settled, pulling)))
-    assert kube.selectors == [
-        "involvedObject.kind=Pod,reason=Pulling",
-        "involvedObject.kind=Pod,reason=Pulled",
-    ]
-    pull = read.pull_events[pulling.name].pull
-    assert pull is not None and (pull.pull_seconds, pull.size_bytes) == (4.0, 8)
-    refused = EventsKube({}, fail=True)
-    world = _pull_world(pulling)
-    assert asyncio.run(with_pull_events(cast(KubeClient, refused), world)) is world
+    followed = with_pull_events(world(holder_pods=(settled, recent, pulling)), pulls)
+    assert set(followed.pull_events) == {recent.name, pulling.name}
+    assert with_pull_events(world(holder_pods=(settled,)), pulls).pull_events == {}

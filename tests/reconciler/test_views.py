@@ -8,7 +8,7 @@ from typing import Any
 
 from modelprefetch import constants
 from modelprefetch.core.builders import CONTAINER_NAME
-from modelprefetch.k8s.resources import DAEMONSETS, NODES, PODS
+from modelprefetch.k8s.resources import DAEMONSETS, EVENTS, NODES, PODS
 from modelprefetch.reconciler.views import OURS_SELECTOR, ClusterViews, NodesView, trim_node
 from modelprefetch.reconciler.wakeups import Wakeups
 
@@ -125,6 +125,7 @@ class RecordingSource:
 
     def __init__(self) -> None:
         self.lists: list[tuple[str, str | None, int | None, str | None]] = []
+        self.field_selectors: list[tuple[str, str | None]] = []
         self.watches: list[tuple[str, str | None, str | None]] = []
         self.all_watching = asyncio.Event()
 
@@ -134,10 +135,12 @@ class RecordingSource:
         namespace: str | None = None,
         *,
         label_selector: str | None = None,
+        field_selector: str | None = None,
         limit: int | None = None,
         continue_token: str | None = None,
     ) -> Any:
         self.lists.append((res.plural, label_selector, limit, continue_token))
+        self.field_selectors.append((res.plural, field_selector))
         if res is NODES and continue_token is None:
             return {"metadata": {"resourceVersion": "7", "continue": "page2"}, "items": [node("a")]}
         if res is NODES:
@@ -150,11 +153,12 @@ class RecordingSource:
         namespace: str | None = None,
         *,
         label_selector: str | None = None,
+        field_selector: str | None = None,
         resource_version: str | None = None,
         timeout_seconds: int = 300,
     ) -> AsyncIterator[tuple[str, Any]]:
         self.watches.append((res.plural, label_selector, resource_version))
-        if len(self.watches) == 3:
+        if len(self.watches) == 5:
             self.all_watching.set()
         await asyncio.sleep(3600)
         yield "BOOKMARK", {}
@@ -171,7 +175,13 @@ async def test_pods_and_daemonsets_are_narrowed_on_the_server_and_nodes_paged() 
         NODES.plural: None,
         PODS.plural: OURS_SELECTOR,
         DAEMONSETS.plural: OURS_SELECTOR,
+        EVENTS.plural: None,
     }
+    # pull Events: only pods' Pulling and Pulled, chosen by the API server
+    assert sorted(str(f) for plural, f in source.field_selectors if plural == EVENTS.plural) == [
+        "involvedObject.kind=Pod,reason=Pulled",
+        "involvedObject.kind=Pod,reason=Pulling",
+    ]
     assert all(limit for _, _, limit, _ in source.lists)  # every list is paged
     assert (NODES.plural, None, 500, "page2") in source.lists
     assert sorted(n.name for n in views.surroundings(KEY).nodes) == ["a", "b"]

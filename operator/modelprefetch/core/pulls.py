@@ -3,8 +3,8 @@
 The kubelet posts `Pulling` when it starts pulling an image (an image volume included)
 and `Pulled` when done: `Successfully pulled image "<ref>" in 1m2.5s (1m4s including
 waiting). Image size: 123 bytes.` (kubelet >= 1.30 adds the size), or `Container image
-"<ref>" already present on machine` when there was nothing to pull. Pure: the reconciler
-lists the Events and hands them to `pulls_by_pod`.
+"<ref>" already present on machine` when there was nothing to pull. Pure: the operator's
+Event views (reconciler.pull_events) fold each Event as it arrives (`fold_pull_event`).
 """
 
 from __future__ import annotations
@@ -82,26 +82,42 @@ def pulls_by_pod(events: Iterable[Mapping[str, Any]], pods: Collection[str]) -> 
     found: dict[str, PodPulls] = {}
     for event in events:
         pod = (event.get("involvedObject") or {}).get("name")
-        reason = event.get("reason")
-        if not isinstance(pod, str) or pod not in pods or reason not in (PULLING, PULLED):
+        if not isinstance(pod, str) or pod not in pods:
             continue
-        current = found.get(pod, PodPulls())
-        if reason == PULLING:
-            first = _event_time(event, "firstTimestamp", "eventTime", "lastTimestamp")
-            if first is not None and (
-                current.pulling_since is None or first < current.pulling_since
-            ):
-                current = _replace(current, pulling_since=first)
-            found[pod] = current
-            continue
-        at = _event_time(event, "lastTimestamp", "eventTime", "firstTimestamp")
-        if current.pulled_at is not None and at is not None and at <= current.pulled_at:
-            continue
-        uid = str((event.get("metadata") or {}).get("uid") or "")
-        pull = parse_kubelet_pull(str(event.get("message") or ""))
-        found[pod] = PodPulls(current.pulling_since, at, pull, uid)
+        folded = fold_pull_event(found.get(pod), event)
+        if folded is not None:
+            found[pod] = folded
     return found
 
 
-def _replace(pulls: PodPulls, *, pulling_since: datetime) -> PodPulls:
+def fold_pull_event(current: PodPulls | None, event: Mapping[str, Any]) -> PodPulls | None:
+    """What one more Pulling/Pulled Event of a pod adds to what its earlier ones said:
+    the first Pulling, the last Pulled. None when the event is neither; the result does
+    not depend on the order the events arrive in (a watch, a listing)."""
+    reason = event.get("reason")
+    if reason not in (PULLING, PULLED):
+        return None
+    current = current or PodPulls()
+    if reason == PULLING:
+        first = _event_time(event, "firstTimestamp", "eventTime", "lastTimestamp")
+        if first is not None and (current.pulling_since is None or first < current.pulling_since):
+            return _replace(current, pulling_since=first)
+        return current
+    at = _event_time(event, "lastTimestamp", "eventTime", "firstTimestamp")
+    if current.pulled_at is not None and at is not None and at <= current.pulled_at:
+        return current
+    uid = str((event.get("metadata") or {}).get("uid") or "")
+    pull = parse_kubelet_pull(str(event.get("message") or ""))
+    return PodPulls(current.pulling_since, at, pull, uid)
+
+
+def merge_pulls(pulling: PodPulls | None, pulled: PodPulls | None) -> PodPulls | None:
+    """One pod's pull from the folds of its Pulling and of its Pulled Events, kept apart
+    (two watches, each re-listed on its own)."""
+    if pulling is None or pulled is None:
+        return pulled or pulling
+    return _replace(pulled, pulling_since=pulling.pulling_since)
+
+
+def _replace(pulls: PodPulls, *, pulling_since: datetime | None) -> PodPulls:
     return PodPulls(pulling_since, pulls.pulled_at, pulls.pull, pulls.event_uid)

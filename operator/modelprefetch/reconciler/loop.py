@@ -44,7 +44,7 @@ async def reconcile_once(
     a status equal to the observed one is not written again.
     """
     world = await gather(services, resolution, body, surroundings)
-    world = await with_pull_events(services.kube, world, logger)
+    world = with_pull_events(world, surroundings.pull_events)
     if written is not None:
         written.observe(d.name for d in world.daemonsets)
     decided = plan(world)

@@ -1,5 +1,6 @@
-"""Progress: node counts in the status while one long pass patches node labels, and the
-kubelet's pull Events that `status.progress` and the pull metrics are made of.
+"""Progress: node counts in the status while one long pass patches node labels, and which
+of the kubelet's pull Events (reconciler.pull_events) `status.progress` and the pull
+metrics are made of.
 
 The full status is written once a pass has applied everything (see `apply`). A pass
 that labels a thousand nodes takes seconds, and users should see N/M grow meanwhile,
@@ -21,11 +22,11 @@ from modelprefetch import metrics
 from modelprefetch.api.status import NodeCounts
 from modelprefetch.core.labels import WARM_LABEL_PREFIX, WARM_VALUE
 from modelprefetch.core.plan import Plan
-from modelprefetch.core.pulls import PULLED, PULLING, pulls_by_pod
+from modelprefetch.core.pulls import PodPulls
 from modelprefetch.core.world import World
 from modelprefetch.errors import ModelPrefetchError
 from modelprefetch.k8s.client import KubeClient
-from modelprefetch.k8s.resources import EVENTS, MODELDEPLOYMENTS
+from modelprefetch.k8s.resources import MODELDEPLOYMENTS
 
 log = logging.getLogger(__name__)
 Logger = logging.Logger | logging.LoggerAdapter[Any]
@@ -107,28 +108,13 @@ def pods_to_follow(world: World) -> set[str]:
     return {p.name for p in pulling + recent}
 
 
-async def with_pull_events(kube: KubeClient, world: World, logger: Logger = log) -> World:
-    """The World with the kubelet's Pulling/Pulled Events of its holder pods.
-
-    Two list calls in the namespace (the API server filters by reason), only while some
-    holder pod pulls or just finished: a settled ModelDeployment costs nothing. Best
-    effort: progress without Events still follows the holder pods.
-    """
-    pods = pods_to_follow(world)
-    if not pods:
-        return world
-    events: list[Mapping[str, Any]] = []
-    for reason in (PULLING, PULLED):
-        selector = f"involvedObject.kind=Pod,reason={reason}"
-        try:
-            reply = await kube.request(
-                "GET", EVENTS.path(world.namespace), params={"fieldSelector": selector}
-            )
-        except ModelPrefetchError as exc:
-            logger.debug("Reading the kubelet's %s events failed: %s", reason, exc)
-            return world
-        events.extend(reply.get("items") or [])
-    return dataclasses.replace(world, pull_events=pulls_by_pod(events, pods))
+def with_pull_events(world: World, pulls: Mapping[str, PodPulls]) -> World:
+    """The World with what the kubelet's Pulling/Pulled Events say about the holder pods
+    that pull now or just finished (reconciler.pull_events watches them): a settled
+    ModelDeployment gets none, as when they were listed per pass."""
+    follow = pods_to_follow(world)
+    followed = {pod: pulls[pod] for pod in follow if pod in pulls}
+    return dataclasses.replace(world, pull_events=followed)
 
 
 def record_progress_metrics(world: World, plan: Plan) -> None:

@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from modelprefetch import constants
+from modelprefetch.core.pulls import PodPulls
 from modelprefetch.core.world import ExistingDaemonSet, HolderPod, NodeInfo
-from modelprefetch.k8s.resources import DAEMONSETS, NODES, PODS
+from modelprefetch.k8s.resources import DAEMONSETS, EVENTS, NODES, PODS
 from modelprefetch.listwatch import ListWatchSource, list_then_watch
 from modelprefetch.reconciler import objects
+from modelprefetch.reconciler.pull_events import PullEvents, field_selector
 from modelprefetch.reconciler.wakeups import Key, Wakeups
 
 OURS_SELECTOR = f"{constants.LABEL_MANAGED_BY}={constants.MANAGED_BY_VALUE}"
@@ -56,6 +59,7 @@ class Surroundings:
     nodes: tuple[NodeInfo, ...] = ()
     holder_pods: tuple[HolderPod, ...] = ()
     daemonsets: tuple[ExistingDaemonSet, ...] = ()
+    pull_events: Mapping[str, PodPulls] = dataclasses.field(default_factory=dict)
 
 
 def _name(obj: Mapping[str, Any]) -> str:
@@ -112,12 +116,16 @@ class OwnedView(Generic[V]):
     """Our labelled objects by owning ModelDeployment; `on_change(key)` on any event."""
 
     def __init__(
-        self, convert: Callable[[Mapping[str, Any]], V | None], on_change: Callable[[Key], None]
+        self,
+        convert: Callable[[Mapping[str, Any]], V | None],
+        on_change: Callable[[Key], None],
+        on_deleted: Callable[[str, str], None] | None = None,
     ) -> None:
         self._by_owner: dict[Key, dict[str, V]] = {}
         self._owner_of: dict[str, Key] = {}  # "namespace/name" -> owner, for deletions
         self._convert = convert
         self._on_change = on_change
+        self._on_deleted = on_deleted  # (namespace, name) of an object that is gone
         self.synced = asyncio.Event()
 
     def replace_all(self, objs: Iterable[Mapping[str, Any]], /) -> None:
@@ -133,6 +141,8 @@ class OwnedView(Generic[V]):
         touched = self._remove(obj)
         if event_type != "DELETED":
             touched = self._put(obj) or touched
+        elif self._on_deleted is not None:
+            self._on_deleted(str((obj.get("metadata") or {}).get("namespace") or ""), _name(obj))
         if touched is not None:
             self._on_change(touched)
 
@@ -161,11 +171,15 @@ class OwnedView(Generic[V]):
 
 
 class ClusterViews:
-    """The three views, the watches that feed them, and the Surroundings they answer."""
+    """The three views and the holders' pull Events, the watches that feed them, and the
+    Surroundings they answer."""
 
     def __init__(self, wakeups: Wakeups, node_observer: NodeObserver | None = None) -> None:
         self.nodes = NodesView(wakeups.wake_all, node_observer)
-        self.holders: OwnedView[HolderPod] = OwnedView(objects.holder_pod, wakeups.wake)
+        self.pull_events = PullEvents()
+        self.holders: OwnedView[HolderPod] = OwnedView(
+            objects.holder_pod, wakeups.wake, self.pull_events.forget
+        )
         self.daemonsets: OwnedView[ExistingDaemonSet] = OwnedView(
             objects.existing_daemonset, wakeups.wake
         )
@@ -192,16 +206,29 @@ class ClusterViews:
             list_then_watch(
                 kube, DAEMONSETS, self.daemonsets, what="DaemonSets", label_selector=OURS_SELECTOR
             ),
+            *(
+                list_then_watch(
+                    kube,
+                    EVENTS,
+                    sink,
+                    what=f"{reason} events",
+                    field_selector=field_selector(reason),
+                )
+                for reason, sink in self.pull_events.sinks()
+            ),
         )
 
     async def wait_synced(self) -> None:
-        """Until each view has had its first full listing."""
+        """Until each view has had its first full listing (pull Events are best effort:
+        a reconcile never waits for them)."""
         for view in (self.nodes, self.holders, self.daemonsets):
             await view.synced.wait()
 
     def surroundings(self, key: Key, *, holders: bool = True) -> Surroundings:
+        holder_pods = self.holders.of(key) if holders else ()
         return Surroundings(
             nodes=self.nodes.all(),
-            holder_pods=self.holders.of(key) if holders else (),
+            holder_pods=holder_pods,
             daemonsets=self.daemonsets.of(key),
+            pull_events=self.pull_events.of(key[0], [p.name for p in holder_pods]),
         )
