@@ -79,9 +79,9 @@ def _pull(text: str) -> tuple[int, int]:
     try:
         pair = int(low), int(high or low)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--pull-ms wants LOW-HIGH ms: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"wants LOW-HIGH milliseconds: {text!r}") from None
     if not 0 <= pair[0] <= pair[1]:
-        raise argparse.ArgumentTypeError(f"--pull-ms wants 0 <= LOW <= HIGH: {text!r}")
+        raise argparse.ArgumentTypeError(f"wants 0 <= LOW <= HIGH milliseconds: {text!r}")
     return pair
 
 
@@ -115,6 +115,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="slower kwok heartbeats, wider apiserver/QPS limits, etcd quota (ScaleTuning;"
         " experimental: a tuned 1,000-node run stalled, docs/scale.md)",
     )
+    parser.add_argument(
+        "--heartbeat-ms",
+        type=_pull,
+        default=None,
+        help="LOW-HIGH: kwok node status heartbeats this far apart, alone (kwok's stock"
+        " 15-40 s otherwise; real kubelets patch an unchanged Node status every 5 min)",
+    )
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / ".tmp" / "bench")
     return parser.parse_args(argv)
@@ -128,6 +135,7 @@ def save(args: argparse.Namespace, results: list[CaseResult], webhook: object) -
     figures = {
         "measured_under": f"shared {os.cpu_count()}-core machine; load average per case",
         "tuning": ScaleTuning(args.grace_seconds).to_json() if args.tuning else None,
+        "heartbeat_ms": args.heartbeat_ms,
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "cases": [case.to_json() for case in results],
         "ratios": ratios(results),
@@ -174,6 +182,9 @@ async def main_async(args: argparse.Namespace, workdir: Path, logdir: Path) -> i
         if args.tuning
         else {"node_monitor_grace_seconds": args.grace_seconds}
     )
+    if args.heartbeat_ms is not None:
+        low, high = args.heartbeat_ms
+        tuning["node_heartbeat_ms"] = (low, high - low)  # kwok: delay + jitter
     cluster = LocalCluster(
         workdir=workdir / "cluster",
         logdir=logdir,
