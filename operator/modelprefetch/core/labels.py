@@ -14,6 +14,7 @@ For each (ModelDeployment, mounted digest) pair:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 
@@ -25,8 +26,10 @@ WARM_VALUE = "true"
 HASH_LENGTH = 12
 
 
+@functools.lru_cache(maxsize=4096)
 def mount_hash(namespace: str, name: str, digest: str) -> str:
-    """Stable short id of one (ModelDeployment, digest) pair."""
+    """Stable short id of one (ModelDeployment, digest) pair (cached: a plan over N nodes
+    names the same few pairs N times)."""
     text = f"{namespace}/{name}/{digest}".encode()
     return hashlib.sha256(text).hexdigest()[:HASH_LENGTH]
 

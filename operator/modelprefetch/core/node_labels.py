@@ -111,7 +111,10 @@ def _unlabel_orphans(
         key = retirement.daemonset.label_key
         known.update((key, warm_key_for(key)))
     recorded: list[Any] = list(world.previous.get("nodeLabelKeys") or ())
-    orphans = {key for key in recorded if isinstance(key, str) and key not in known}
+    orphans = sorted({key for key in recorded if isinstance(key, str) and key not in known})
+    if not orphans:  # the usual case: no pass over every node's labels
+        return
     for node in world.nodes:
-        for key in sorted(orphans & set(node.labels)):
-            labels.set(node.name, key, None)
+        for key in orphans:
+            if key in node.labels:
+                labels.set(node.name, key, None)

@@ -95,15 +95,20 @@ def plan(world: World) -> Plan:
     progress = [
         classify(
             node,
-            prefetch_label_key(world.namespace, world.name, group.digest),
-            holders.get(
-                (holder_daemonset_name(world.name, world.namespace, group.digest), node.name)
-            ),
+            label_key,
+            holders.get((daemonset, node.name)),
             timeout=spec.prefetch.timeout,
             now=world.now,
             failure=records.get(node.name),
         )
         for group in targets.groups
+        # one label key and DaemonSet name per group, not per node (a hash each)
+        for label_key, daemonset in [
+            (
+                prefetch_label_key(world.namespace, world.name, group.digest),
+                holder_daemonset_name(world.name, world.namespace, group.digest),
+            )
+        ]
         for node in group.nodes
     ]
     wave = wave_size(spec.prefetch.max_concurrent_nodes, targets.desired)
