@@ -290,5 +290,11 @@ def test_scale_plot_table_has_a_row_per_size(tmp_path: Path) -> None:
     """--table: one markdown row per N with the ratio ours/baseline."""
     from e2e.bench.scale_plot import table
 
-    rows = table([_run(tmp_path, "a", 1000, 50.0, 60.0)]).splitlines()
+    run = _run(tmp_path, "a", 1000, 50.0, 60.0)
+    figures = json.loads(run.read_text())
+    figures["cases"][1]["requests"] = {"daemonset-controller": {"requests": 4328}}
+    run.write_text(json.dumps(figures))
+    rows = table([run]).splitlines()
     assert len(rows) == 3 and rows[2].startswith("| 1,000 | 50.0 s | 60.0 s | 1.20 |")
+    # the DaemonSet controller's requests, baseline / ours (none recorded: "-")
+    assert rows[2].count("|") == rows[0].count("|") and "| 4,328 / - |" in rows[2]

@@ -136,8 +136,8 @@ def table(files: list[Path]) -> str:
     lines = [
         "| nodes | bare DaemonSet | ours 100% | ratio | operator CPU s | operator peak RSS"
         " | operator requests (writes) | its main writes | bytes written"
-        " | load avg baseline / ours |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        " | DaemonSet controller requests baseline / ours | load avg baseline / ours |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for point in points(files):
         figures = json.loads((_dir(files, point.source)).read_text())
@@ -151,9 +151,17 @@ def table(files: list[Path]) -> str:
             f"{ours.get('peak_rss_mib')} MiB | {ops.get('requests', 0):,} "
             f"({ops.get('writes', 0):,}) | {_verbs(ours)} | "
             f"{ops.get('bytes_written', 0) / 1024:,.0f} KiB | "
+            f"{_ds_requests(by_case[(point.nodes, 'baseline')])} / {_ds_requests(ours)} | "
             f"{_load(by_case[(point.nodes, 'baseline')])} / {point.loadavg} |"
         )
     return "\n".join(lines)
+
+
+def _ds_requests(case: dict[str, Any]) -> str:
+    """The DaemonSet controller's requests in a case's rollout (pod creates, its status
+    writes): the same upstream controller bounds both cases (kube-api-qps 20 by default)."""
+    count = ((case.get("requests") or {}).get("daemonset-controller") or {}).get("requests")
+    return "-" if count is None else f"{count:,}"
 
 
 def _load(case: dict[str, Any]) -> object:
