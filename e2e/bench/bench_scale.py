@@ -122,6 +122,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="LOW-HIGH: kwok node status heartbeats this far apart, alone (kwok's stock"
         " 15-40 s otherwise; real kubelets patch an unchanged Node status every 5 min)",
     )
+    parser.add_argument(
+        "--controller-qps",
+        type=int,
+        default=None,
+        help="kube-controller-manager and kube-scheduler --kube-api-qps (burst twice that),"
+        " alone (stock 20/30 and 50/100: the DaemonSet controller then makes at most 20"
+        " requests/s, pod creations and its own status writes together)",
+    )
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / ".tmp" / "bench")
     return parser.parse_args(argv)
@@ -136,6 +144,7 @@ def save(args: argparse.Namespace, results: list[CaseResult], webhook: object) -
         "measured_under": f"shared {os.cpu_count()}-core machine; load average per case",
         "tuning": ScaleTuning(args.grace_seconds).to_json() if args.tuning else None,
         "heartbeat_ms": args.heartbeat_ms,
+        "controller_qps": args.controller_qps,
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "cases": [case.to_json() for case in results],
         "ratios": ratios(results),
@@ -185,6 +194,12 @@ async def main_async(args: argparse.Namespace, workdir: Path, logdir: Path) -> i
     if args.heartbeat_ms is not None:
         low, high = args.heartbeat_ms
         tuning["node_heartbeat_ms"] = (low, high - low)  # kwok: delay + jitter
+    if args.controller_qps is not None:
+        qps = (
+            f"--kube-api-qps={args.controller_qps}",
+            f"--kube-api-burst={2 * args.controller_qps}",
+        )
+        tuning["extra_args"] = {"kube-controller-manager": list(qps), "kube-scheduler": list(qps)}
     cluster = LocalCluster(
         workdir=workdir / "cluster",
         logdir=logdir,

@@ -6,6 +6,8 @@ import copy
 import logging
 from typing import Any, cast
 
+import pytest
+
 from modelprefetch.core.plan import Event
 from modelprefetch.core.world import ExistingDaemonSet, NodeInfo
 from modelprefetch.errors import KubernetesError, KubernetesNotFoundError, ModelPrefetchError
@@ -158,9 +160,21 @@ async def first_wait(error: ModelPrefetchError) -> float:
 
 async def test_temporary_error_is_retried_soon() -> None:
     """An API server that failed (temporary) is tried again after ERROR_RETRY_SECONDS."""
-    assert await first_wait(KubernetesError("etcd timeout", status=500)) == loop.ERROR_RETRY_SECONDS
+    retry = loop.ERROR_RETRY_SECONDS - loop.MIN_REST  # after the loop's rest
+    assert await first_wait(KubernetesError("etcd timeout", status=500)) == pytest.approx(retry)
 
 
 async def test_permanent_error_waits_for_the_resync() -> None:
     """A permanent error (the object is gone) waits for the resync or a wake-up."""
-    assert await first_wait(KubernetesNotFoundError("gone", status=404)) == 60
+    assert await first_wait(KubernetesNotFoundError("gone", status=404)) == pytest.approx(
+        60 - loop.MIN_REST
+    )
+
+
+def test_the_rest_after_a_pass_grows_with_its_planning_time() -> None:
+    """A loop plans at most a quarter of the time: 3x the planning's seconds of rest,
+    at least MIN_REST (a 5,000-node plan of ~0.15 s rests ~0.45 s)."""
+    assert loop.rest_after(0.0) == loop.MIN_REST
+    assert loop.rest_after(0.15) == pytest.approx(0.45)
+    assert loop.rest_after(2.0) == pytest.approx(6.0)
+    assert loop.rest_after(-1.0) == loop.MIN_REST  # a clock step backwards
