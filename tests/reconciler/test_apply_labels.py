@@ -109,3 +109,19 @@ def test_the_concurrency_setting_is_bounded() -> None:
     assert Settings(node_patch_concurrency=4).node_patch_concurrency == 4
     with pytest.raises(ValidationError):
         Settings(node_patch_concurrency=0)
+
+
+async def test_a_shared_bound_holds_across_model_deployments() -> None:
+    """Twenty ModelDeployments labelling at once share one bound (Services.node_patches):
+    the API server sees at most that many patches in flight, not twenty times it."""
+    kube = SlowKube()
+    shared = asyncio.Semaphore(4)
+    await asyncio.gather(
+        *(
+            apply.label_nodes(
+                cast(KubeClient, kube), {f"m{m}-n{i}": {"k": "v"} for i in range(10)}, LOG, shared
+            )
+            for m in range(20)
+        )
+    )
+    assert kube.peak == 4 and len(kube.patched) == 200

@@ -178,3 +178,5 @@ def test_the_rest_after_a_pass_grows_with_its_planning_time() -> None:
     assert loop.rest_after(0.15) == pytest.approx(0.45)
     assert loop.rest_after(2.0) == pytest.approx(6.0)
     assert loop.rest_after(-1.0) == loop.MIN_REST  # a clock step backwards
+    # 20 loops planning 6 ms each: each rests 0.36 s, so together they plan a quarter
+    assert loop.rest_after(0.006, loops=20) == pytest.approx(0.36)

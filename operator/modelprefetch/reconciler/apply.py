@@ -32,20 +32,25 @@ OnPatched = Callable[[str], Awaitable[None]]  # told each node whose labels are 
 DEFAULT_NODE_PATCH_CONCURRENCY = 16
 
 
+def _bound(concurrency: int) -> asyncio.Semaphore:
+    return asyncio.Semaphore(max(1, concurrency))
+
+
 async def label_nodes(
     kube: KubeClient,
     changes: Mapping[str, Mapping[str, str | None]],
     logger: Logger = log,
-    concurrency: int = DEFAULT_NODE_PATCH_CONCURRENCY,
+    concurrency: int | asyncio.Semaphore = DEFAULT_NODE_PATCH_CONCURRENCY,
     on_patched: OnPatched | None = None,
 ) -> None:
-    """Merge-patch node labels (None removes), at most `concurrency` requests at a time.
+    """Merge-patch node labels (None removes), at most `concurrency` requests at a time
+    (a semaphore: shared with other callers, Services.node_patches).
 
     One node's failure does not stop the others: every patch is tried, then the first
     failure is raised (naming how many nodes failed) so the status is not written and
     the next pass retries what is left. A node deleted meanwhile is skipped.
     """
-    limit = asyncio.Semaphore(max(1, concurrency))
+    limit = concurrency if isinstance(concurrency, asyncio.Semaphore) else _bound(concurrency)
 
     async def patch(node: str, labels: Mapping[str, str | None]) -> None:
         async with limit:
@@ -82,7 +87,7 @@ async def apply_changes(
     namespace: str,
     plan: Plan | Cleanup,
     logger: Logger = log,
-    node_patch_concurrency: int = DEFAULT_NODE_PATCH_CONCURRENCY,
+    node_patch_concurrency: int | asyncio.Semaphore = DEFAULT_NODE_PATCH_CONCURRENCY,
     on_patched: OnPatched | None = None,
     written: LastWritten | None = None,
 ) -> None:

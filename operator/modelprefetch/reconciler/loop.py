@@ -33,7 +33,8 @@ MIN_WAIT = 0.5  # seconds until a timed pass, whatever is due
 # every holder pod change, so back-to-back passes made the operator's CPU grow with nodes
 # x rollout time (252 CPU s for 5,000 nodes, 50 ms a node, against 16 ms a node at 2,000:
 # docs/scale.md). With a rest of 3 t a loop plans at most a quarter of the time, whatever
-# N; what a pass decides is level-based, so fewer passes lose nothing. Only the planning
+# N, and with the rest times the number of loops, all of them together do; what a pass
+# decides is level-based, so fewer passes lose nothing. Only the planning
 # counts (synchronous CPU), not the pass's API calls: a pass that labels 5,000 nodes
 # waits on the API server for many seconds and must not rest three times that.
 PASS_PACE = 3.0
@@ -68,7 +69,7 @@ async def reconcile_once(
     if services.capacity is not None:  # no await since gather read the ledger
         reserve_admitted(services.capacity.ledger, world.nodes, decided.node_labels)
     kube, namespace, name = services.kube, world.namespace, world.name
-    concurrency = services.settings.node_patch_concurrency
+    concurrency = services.node_patches
     counts = decided.status.nodes
     shown = Progress(kube, namespace, name, counts, decided.node_labels, logger=logger)
     await apply.apply_changes(kube, namespace, decided, logger, concurrency, shown.patched, written)
@@ -126,7 +127,7 @@ async def run(
                 logger.warning(
                     "Reconcile failed (%s), retrying in %.0fs: %s", exc.reason, wait, exc.message
                 )
-            rest = rest_after(cost.seconds)
+            rest = rest_after(cost.seconds, loops=len(wakeups))
             await asyncio.sleep(rest)  # wake-ups meanwhile are kept: the wait below sees them
             await wakeups.wait(key, max(wait - rest, 0.0))
     finally:
@@ -140,9 +141,11 @@ class PassCost:
     seconds: float = 0.0
 
 
-def rest_after(planning_seconds: float) -> float:
-    """Seconds to rest after a pass whose planning took `planning_seconds` (PASS_PACE)."""
-    return max(MIN_REST, PASS_PACE * max(planning_seconds, 0.0))
+def rest_after(planning_seconds: float, loops: int = 1) -> float:
+    """Seconds to rest after a pass whose planning took `planning_seconds` (PASS_PACE),
+    with `loops` ModelDeployments reconciling: together they plan at most a quarter of the
+    time (20 models' loops woken by the same node events would otherwise fill a core)."""
+    return max(MIN_REST, PASS_PACE * max(planning_seconds, 0.0) * max(loops, 1))
 
 
 async def cleanup(
@@ -153,7 +156,7 @@ async def cleanup(
     namespace, name = meta.get("namespace") or "", meta.get("name") or ""
     world = await gather(services, None, body, surroundings)  # no registry call
     decided = plan_cleanup(world)
-    concurrency = services.settings.node_patch_concurrency
+    concurrency = services.node_patches
     await apply.apply_changes(services.kube, namespace, decided, logger, concurrency)
     metrics.forget_model(namespace, name)
     if services.capacity is not None:

@@ -7,6 +7,7 @@ argument. Tests build their own. No module-level state.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from modelprefetch.k8s.client import KubeClient
@@ -35,8 +36,13 @@ class Services:
     # handlers/startup_taint.py.
     tainted_nodes: TaintedNodes | None = field(init=False, default=None)
     capacity: Capacity | None = None  # storage checks before admission; None: off
+    # Node label patches in flight, all ModelDeployments together: 20 loops labelling at
+    # once must not send 20 x node_patch_concurrency requests (the bench's 20 models at
+    # once starved the operator's event loop until its Lease renewal missed the deadline).
+    node_patches: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
+        self.node_patches = asyncio.Semaphore(max(1, self.settings.node_patch_concurrency))
         taint = startup_taint(self.settings)
         if taint is not None:
             self.tainted_nodes = TaintedNodes(taint, events_namespace=NODE_EVENTS_NAMESPACE)

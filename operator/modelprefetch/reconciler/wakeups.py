@@ -24,6 +24,10 @@ class Wakeups:
     def unregister(self, key: Key) -> None:
         self._events.pop(key, None)
 
+    def __len__(self) -> int:
+        """Loops registered now."""
+        return len(self._events)
+
     def wake(self, key: Key) -> None:
         event = self._events.get(key)
         if event is not None:
