@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
@@ -113,6 +114,7 @@ async def test_events_after_a_listing_resume_from_the_last_version_seen() -> Non
 async def test_a_broken_watch_is_relisted_after_the_retry_delay(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="modelprefetch.listwatch")
     gone = KubernetesError("too old resource version", status=410)
     source = ScriptedSource([[("ADDED", obj("a", "5")), gone]])
     sink = Recorder()
@@ -120,7 +122,17 @@ async def test_a_broken_watch_is_relisted_after_the_retry_delay(
     assert sink.calls == [("LIST", ["x"]), ("ADDED", "a"), ("LIST", ["x"])]
     assert source.watch_versions == ["L1", "L2"]
     assert slept == [0.25]
-    assert "Thing watch broke" in caplog.text
+    # 410 Gone is routine (a compacted version): said at INFO, not as a warning
+    assert "Thing watch expired (410 Gone)" in caplog.text
+    assert all(r.levelno < logging.WARNING for r in caplog.records)
+
+
+async def test_any_other_watch_error_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    refused = KubernetesError("forbidden", status=403)
+    source = ScriptedSource([[refused]])
+    await run_until_done(source, Recorder(), retry_seconds=0.25)
+    assert "Thing watch broke, re-listing: forbidden" in caplog.text
+    assert any(r.levelno == logging.WARNING for r in caplog.records)
 
 
 async def test_modeldeployment_watch_and_pod_usage_share_the_loop(

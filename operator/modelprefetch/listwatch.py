@@ -103,7 +103,13 @@ async def list_then_watch(
         except asyncio.CancelledError:
             raise
         except KubernetesError as exc:
-            log.warning("%s watch broke, re-listing: %s", what, exc.message)
+            if exc.status == 410:
+                # The version we resume from was compacted away: routine for watches the
+                # API server serves from etcd without bookmarks (Events: no watch cache),
+                # which expire every few minutes when nothing matching happens.
+                log.info("%s watch expired (410 Gone), re-listing", what)
+            else:
+                log.warning("%s watch broke, re-listing: %s", what, exc.message)
         await sleep(retry_seconds)
 
 
