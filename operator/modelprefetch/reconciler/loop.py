@@ -34,9 +34,9 @@ MIN_WAIT = 0.5  # seconds until a timed pass, whatever is due
 # x rollout time (252 CPU s for 5,000 nodes, 50 ms a node, against 16 ms a node at 2,000:
 # docs/scale.md). With a rest of 3 t a loop plans at most a quarter of the time, whatever
 # N, and with the rest times the number of loops, all of them together do; what a pass
-# decides is level-based, so fewer passes lose nothing. Only the planning
-# counts (synchronous CPU), not the pass's API calls: a pass that labels 5,000 nodes
-# waits on the API server for many seconds and must not rest three times that.
+# decides is level-based, so fewer passes lose nothing. Only the planning counts
+# (synchronous CPU), not the pass's API calls: a pass that labels 5,000 nodes waits on the
+# API server for many seconds and must not rest three times that.
 PASS_PACE = 3.0
 MIN_REST = 0.1
 ERROR_RETRY_SECONDS = 10.0  # after a pass failed with a temporary error
